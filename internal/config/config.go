@@ -1,0 +1,186 @@
+// Package config reads jobchat's settings from flags and JOBCHAT_*
+// environment variables: a flag wins over its variable, which wins over the
+// default. Every setting is listed in Fields so that the README's table and
+// `jobchat serve -h` stay complete. It imports the standard library only.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of the server.
+type Config struct {
+	Addr            string
+	DataDir         string
+	DatabaseURL     string
+	AutoMigrate     bool
+	DBMaxConns      int
+	JWTSecret       string
+	LogLevel        string
+	LogFormat       string
+	AllowedOrigins  []string
+	RedisURL        string
+	RedisPrefix     string
+	Playground      bool
+	MaxMessageChars int
+	MaxBodyBytes    int64
+	MaxFrameBytes   int64
+	WSKeepAlive     time.Duration
+	WSInitTimeout   time.Duration
+	WSWriteTimeout  time.Duration
+	SubscriberBuf   int
+	ShutdownTimeout time.Duration
+	Demo            bool
+}
+
+// Field describes one setting.
+type Field struct {
+	Flag, Env, Default, Usage string
+	set                       func(c *Config, v string) error
+}
+
+// Fields lists every setting, in the order the README documents them.
+func Fields() []Field {
+	return []Field{
+		{"addr", "JOBCHAT_ADDR", ":8080", "address to listen on", func(c *Config, v string) error { c.Addr = v; return nil }},
+		{"data-dir", "JOBCHAT_DATA_DIR", "./data", "directory for the SQLite file and the generated dev secret", func(c *Config, v string) error { c.DataDir = v; return nil }},
+		{"database-url", "JOBCHAT_DATABASE_URL", "", "postgres://user:pass@host/db?sslmode=disable for PostgreSQL; empty for SQLite in the data dir", func(c *Config, v string) error { c.DatabaseURL = v; return nil }},
+		{"auto-migrate", "JOBCHAT_AUTO_MIGRATE", "true", "apply pending migrations when the server starts", boolSetter(func(c *Config) *bool { return &c.AutoMigrate })},
+		{"db-max-conns", "JOBCHAT_DB_MAX_CONNS", "0", "database connection pool size; 0 means 20 on PostgreSQL, 8 on SQLite", intSetter(func(c *Config) *int { return &c.DBMaxConns })},
+		{"jwt-secret", "JOBCHAT_JWT_SECRET", "", "HS256 secret for bearer tokens (at least 32 characters); empty: generate one in the data dir (development only)", func(c *Config, v string) error { c.JWTSecret = v; return nil }},
+		{"log-level", "JOBCHAT_LOG_LEVEL", "info", "debug, info, warn or error", func(c *Config, v string) error { c.LogLevel = v; return nil }},
+		{"log-format", "JOBCHAT_LOG_FORMAT", "auto", "json, console, or auto (console when stdout is a terminal)", func(c *Config, v string) error { c.LogFormat = v; return nil }},
+		{"allowed-origins", "JOBCHAT_ALLOWED_ORIGINS", "", "comma-separated Origins allowed to open WebSockets (same-origin is always allowed; * allows any)", func(c *Config, v string) error { c.AllowedOrigins = splitList(v); return nil }},
+		{"redis-url", "JOBCHAT_REDIS_URL", "", "redis://host:6379/0 to fan messages out across instances; empty: in-process only", func(c *Config, v string) error { c.RedisURL = v; return nil }},
+		{"redis-prefix", "JOBCHAT_REDIS_PREFIX", "jobchat:", "prefix of jobchat's Redis channel names", func(c *Config, v string) error { c.RedisPrefix = v; return nil }},
+		{"playground", "JOBCHAT_PLAYGROUND", "true", "serve the GraphiQL playground at /", boolSetter(func(c *Config) *bool { return &c.Playground })},
+		{"max-message-chars", "JOBCHAT_MAX_MESSAGE_CHARS", "4000", "longest messageText, in characters", intSetter(func(c *Config) *int { return &c.MaxMessageChars })},
+		{"max-body-bytes", "JOBCHAT_MAX_BODY_BYTES", "1048576", "largest HTTP request body", int64Setter(func(c *Config) *int64 { return &c.MaxBodyBytes })},
+		{"max-frame-bytes", "JOBCHAT_MAX_FRAME_BYTES", "65536", "largest WebSocket message from a client", int64Setter(func(c *Config) *int64 { return &c.MaxFrameBytes })},
+		{"ws-keepalive", "JOBCHAT_WS_KEEPALIVE", "15s", "interval of WebSocket keep-alive pings", durationSetter(func(c *Config) *time.Duration { return &c.WSKeepAlive })},
+		{"ws-init-timeout", "JOBCHAT_WS_INIT_TIMEOUT", "10s", "how long a socket may wait before connection_init", durationSetter(func(c *Config) *time.Duration { return &c.WSInitTimeout })},
+		{"ws-write-timeout", "JOBCHAT_WS_WRITE_TIMEOUT", "10s", "write deadline per WebSocket message; a client slower than that is cut off", durationSetter(func(c *Config) *time.Duration { return &c.WSWriteTimeout })},
+		{"subscriber-buffer", "JOBCHAT_SUBSCRIBER_BUFFER", "256", "messages a subscription may lag before it is resynchronised from the database", intSetter(func(c *Config) *int { return &c.SubscriberBuf })},
+		{"shutdown-timeout", "JOBCHAT_SHUTDOWN_TIMEOUT", "15s", "how long a graceful shutdown waits for requests in flight", durationSetter(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+	}
+}
+
+// Load parses args (without the program and subcommand names) over the
+// environment. extra, if not nil, may add flags of the subcommand to fs.
+func Load(name string, args []string, getenv func(string) string, stderr io.Writer, extra func(fs *flag.FlagSet)) (Config, []string, error) {
+	var c Config
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fields := Fields()
+	values := make([]*string, len(fields))
+	for i, f := range fields {
+		def := f.Default
+		if v := getenv(f.Env); v != "" {
+			def = v
+		}
+		values[i] = fs.String(f.Flag, def, f.Usage+" ($"+f.Env+")")
+	}
+	fs.BoolVar(&c.Demo, "demo", false, "seed a demo conversation and print tokens to try it")
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, nil, err
+	}
+	for i, f := range fields {
+		if err := f.set(&c, *values[i]); err != nil {
+			return c, nil, fmt.Errorf("%s (--%s): %w", f.Env, f.Flag, err)
+		}
+	}
+	if err := c.validate(); err != nil {
+		return c, nil, err
+	}
+	return c, fs.Args(), nil
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
+		errs = append(errs, errors.New("JOBCHAT_JWT_SECRET must be at least 32 characters"))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("JOBCHAT_LOG_LEVEL must be debug, info, warn or error, not %q", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "auto", "json", "console":
+	default:
+		errs = append(errs, fmt.Errorf("JOBCHAT_LOG_FORMAT must be auto, json or console, not %q", c.LogFormat))
+	}
+	if c.MaxMessageChars <= 0 {
+		errs = append(errs, errors.New("JOBCHAT_MAX_MESSAGE_CHARS must be positive"))
+	}
+	if c.MaxBodyBytes <= 0 || c.MaxFrameBytes <= 0 {
+		errs = append(errs, errors.New("JOBCHAT_MAX_BODY_BYTES and JOBCHAT_MAX_FRAME_BYTES must be positive"))
+	}
+	if c.SubscriberBuf <= 0 {
+		errs = append(errs, errors.New("JOBCHAT_SUBSCRIBER_BUFFER must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func boolSetter(p func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("want true or false, got %q", v)
+		}
+		*p(c) = b
+		return nil
+	}
+}
+
+func intSetter(p func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("want a whole number, got %q", v)
+		}
+		*p(c) = n
+		return nil
+	}
+}
+
+func int64Setter(p func(*Config) *int64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("want a whole number, got %q", v)
+		}
+		*p(c) = n
+		return nil
+	}
+}
+
+func durationSetter(p func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("want a positive duration such as 15s, got %q", v)
+		}
+		*p(c) = d
+		return nil
+	}
+}

@@ -1,0 +1,181 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+)
+
+const requestIDHeader = "X-Request-Id"
+
+const maxRequestIDLen = 64
+
+// withRequestID gives every request an id and a logger carrying it, so that
+// anything below, resolvers included, logs through zerolog.Ctx(ctx) with the
+// same req_id the client sees in the response header.
+func withRequestID(root zerolog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(requestIDHeader)
+		if !saneRequestID(id) {
+			id = uuid.NewString()
+		}
+		w.Header().Set(requestIDHeader, id)
+		log := root.With().Str("req_id", id).Logger()
+		next.ServeHTTP(w, r.WithContext(log.WithContext(r.Context())))
+	})
+}
+
+// saneRequestID accepts ids from a proxy or client only if they cannot break
+// log lines or headers, and are short enough not to bloat every log line.
+func saneRequestID(id string) bool {
+	if id == "" || len(id) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '-', c == '_', c == '.', c == ':':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// withAccessLog writes one line per request when it completes. A websocket
+// request completes only when the connection ends, so it gets an "opened" line
+// at the upgrade and a "closed" line with the connection's lifetime instead.
+func withAccessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		log := zerolog.Ctx(r.Context())
+		rec := &responseRecorder{
+			ResponseWriter: w,
+			onHijack: func() {
+				log.Info().Str("method", r.Method).Str("path", r.URL.Path).Msg("websocket opened")
+			},
+		}
+
+		next.ServeHTTP(rec, r)
+
+		if rec.hijacked {
+			log.Info().Str("path", r.URL.Path).Float64("duration_ms", millis(time.Since(start))).Msg("websocket closed")
+			return
+		}
+		level := zerolog.InfoLevel
+		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+			// Probes arrive every few seconds and would drown the log.
+			level = zerolog.DebugLevel
+		}
+		log.WithLevel(level).
+			Str("method", r.Method).
+			Str("path", r.URL.Path).
+			Int("status", rec.statusCode()).
+			Int64("bytes", rec.bytes).
+			Float64("duration_ms", millis(time.Since(start))).
+			Msg("request")
+	})
+}
+
+func millis(d time.Duration) float64 {
+	return float64(d.Microseconds()) / 1000
+}
+
+// responseRecorder notes status and size for the access log. It must keep
+// http.Hijacker working: gorilla asserts it directly on the writer it is given.
+type responseRecorder struct {
+	http.ResponseWriter
+	code     int
+	bytes    int64
+	hijacked bool
+	onHijack func()
+}
+
+var (
+	_ http.Hijacker = (*responseRecorder)(nil)
+	_ http.Flusher  = (*responseRecorder)(nil)
+)
+
+func (r *responseRecorder) WriteHeader(code int) {
+	// 1xx responses are interim; the status worth logging comes after.
+	if r.code == 0 && code >= 200 {
+		r.code = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *responseRecorder) Write(b []byte) (int, error) {
+	if r.code == 0 {
+		r.code = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+func (r *responseRecorder) statusCode() int {
+	if r.code == 0 {
+		return http.StatusOK
+	}
+	return r.code
+}
+
+func (r *responseRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(r.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	r.hijacked = true
+	r.code = http.StatusSwitchingProtocols
+	if r.onHijack != nil {
+		r.onHijack()
+	}
+	return conn, brw, nil
+}
+
+// Flush keeps streaming responses streaming through the recorder; callers
+// type-assert http.Flusher rather than use a ResponseController.
+func (r *responseRecorder) Flush() {
+	_ = http.NewResponseController(r.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the server's writer for
+// deadlines and the like.
+func (r *responseRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// limitBody refuses request bodies over limit with 413. gqlgen's POST transport
+// reads the whole body into memory and, when the read fails, still answers
+// 200 with the error in the payload; checking here bounds the memory and
+// gives clients a status they can act on.
+func limitBody(limit int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.ContentLength > limit:
+			writeError(w, http.StatusRequestEntityTooLarge, "request body too large")
+			return
+		case r.ContentLength < 0:
+			// Chunked: the size is known only after reading, so read here,
+			// where exceeding the limit can still become a 413.
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+			if err != nil {
+				if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+					writeError(w, http.StatusRequestEntityTooLarge, "request body too large")
+				} else {
+					writeError(w, http.StatusBadRequest, "could not read request body")
+				}
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		// With a known Content-Length net/http already stops at that length.
+		next.ServeHTTP(w, r)
+	})
+}

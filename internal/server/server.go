@@ -1,0 +1,261 @@
+// Package server turns jobchat's executable GraphQL schema into the process's
+// HTTP handler: the GraphQL transports on /query (GET, POST, OPTIONS and
+// websockets through a gorilla/websocket adapter), the optional GraphiQL
+// playground on /, the /healthz and /readyz probes, request ids and access
+// logging.
+//
+// It knows nothing of jobchat's domain. It may import gqlgen's graphql,
+// handler and playground packages (and gqlparser's ast, for the query cache
+// type), gorilla/websocket, zerolog, google/uuid and the standard library;
+// never jobchat's resolvers, db or graph packages, which reach it only as a
+// graphql.ExecutableSchema and the callbacks in Config.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/rs/zerolog"
+	"github.com/vektah/gqlparser/v2/ast"
+)
+
+// Config configures New. Its zero value, apart from Schema, gives the defaults
+// documented on each field.
+type Config struct {
+	// Schema is the generated executable schema. Required.
+	Schema graphql.ExecutableSchema
+	// Log is the root logger; each request gets a child with its req_id.
+	Log zerolog.Logger
+
+	// Authenticate wraps the GraphQL endpoint (HTTP requests and the websocket
+	// upgrade request) to put the caller in the request context. May be nil.
+	Authenticate func(http.Handler) http.Handler
+	// WebsocketInit authenticates connection_init payloads. May be nil. To
+	// close with a specific code on failure, return a context made with
+	// transport.WithWebsocketCloseCode along with the error.
+	WebsocketInit transport.WebsocketInitFunc
+	// ErrorPresenter turns resolver errors into GraphQL errors. May be nil,
+	// for gqlgen's default.
+	ErrorPresenter graphql.ErrorPresenterFunc
+	// RecoverFunc handles resolver panics. May be nil, for one that logs the
+	// panic and its stack and tells the client only "internal error".
+	RecoverFunc graphql.RecoverFunc
+	// Ready reports whether the process can serve traffic, for /readyz. May be
+	// nil, for always ready.
+	Ready func(ctx context.Context) error
+
+	// AllowedOrigins lists the browser origins, as sent in the Origin header
+	// ("https://chat.example.com"), that may open a websocket; "*" allows
+	// all. Same-origin requests and requests without an Origin header are
+	// always allowed.
+	AllowedOrigins []string
+
+	// KeepAlive is the interval of legacy graphql-ws "ka" messages and of
+	// graphql-transport-ws pings; a client that sends no pong within two
+	// intervals is dropped.
+	// Zero means 15s.
+	KeepAlive time.Duration
+	// InitTimeout bounds the wait for connection_init. Zero means 10s.
+	InitTimeout time.Duration
+	// MaxBodyBytes limits HTTP request bodies on /query. Zero means 1 MiB.
+	MaxBodyBytes int64
+	// MaxFrameBytes limits websocket messages from clients; larger ones close
+	// the connection with code 1009. Zero means 64 KiB.
+	MaxFrameBytes int64
+	// WriteTimeout bounds each websocket write. Zero means 10s.
+	WriteTimeout time.Duration
+	// QueryCacheSize sizes the parsed-query and persisted-query caches. Zero
+	// means 1000.
+	QueryCacheSize int
+	// ComplexityLimit caps operation complexity. Zero means 200.
+	ComplexityLimit int
+
+	// Extensions are added to the GraphQL handler after the built-in ones
+	// (introspection, persisted queries, complexity limit).
+	Extensions []graphql.HandlerExtension
+
+	// Playground serves GraphiQL at "/".
+	Playground bool
+}
+
+const (
+	defaultKeepAlive       = 15 * time.Second
+	defaultInitTimeout     = 10 * time.Second
+	defaultMaxBodyBytes    = 1 << 20
+	defaultMaxFrameBytes   = 64 << 10
+	defaultWriteTimeout    = 10 * time.Second
+	defaultQueryCacheSize  = 1000
+	defaultComplexityLimit = 200
+)
+
+func (c Config) withDefaults() Config {
+	if c.KeepAlive == 0 {
+		c.KeepAlive = defaultKeepAlive
+	}
+	if c.InitTimeout == 0 {
+		c.InitTimeout = defaultInitTimeout
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = defaultMaxBodyBytes
+	}
+	if c.MaxFrameBytes == 0 {
+		c.MaxFrameBytes = defaultMaxFrameBytes
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = defaultWriteTimeout
+	}
+	if c.QueryCacheSize == 0 {
+		c.QueryCacheSize = defaultQueryCacheSize
+	}
+	if c.ComplexityLimit == 0 {
+		c.ComplexityLimit = defaultComplexityLimit
+	}
+	if c.RecoverFunc == nil {
+		c.RecoverFunc = recoverPanic
+	}
+	return c
+}
+
+// New returns the HTTP handler for the whole server. It panics if cfg.Schema
+// is nil, which is a wiring mistake rather than a runtime condition.
+func New(cfg Config) http.Handler {
+	if cfg.Schema == nil {
+		panic("server: Config.Schema is nil")
+	}
+	cfg = cfg.withDefaults()
+	origins := newOriginPolicy(cfg.AllowedOrigins)
+
+	var gql http.Handler = newGraphQL(cfg, origins)
+	if cfg.Authenticate != nil {
+		gql = cfg.Authenticate(gql)
+	}
+	// The origin check runs before authentication: a cross-site page must be
+	// turned away even when the browser attaches the user's credentials.
+	gql = websocketGate(origins, gql)
+	gql = limitBody(cfg.MaxBodyBytes, gql)
+
+	mux := http.NewServeMux()
+	mux.Handle("/query", gql)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeStatus(w, http.StatusOK, "ok")
+	})
+	mux.HandleFunc("GET /readyz", readiness(cfg.Ready))
+	if cfg.Playground {
+		// A relative endpoint makes GraphiQL derive both the HTTP and the
+		// websocket URL from the page's own origin.
+		mux.Handle("GET /{$}", playground.Handler("jobchat", "/query"))
+	}
+
+	return withRequestID(cfg.Log, withAccessLog(mux))
+}
+
+func newGraphQL(cfg Config, origins originPolicy) *handler.Server {
+	srv := handler.New(cfg.Schema)
+
+	maxFrame := cfg.MaxFrameBytes
+	srv.AddTransport(transport.Websocket{
+		Implementation:        newGorillaImpl(origins, cfg.WriteTimeout, &sync.Pool{}),
+		InitFunc:              guardInit(cfg.WebsocketInit),
+		InitTimeout:           cfg.InitTimeout,
+		KeepAlivePingInterval: cfg.KeepAlive,
+		PingPongInterval:      cfg.KeepAlive,
+		PayloadReadLimit:      &maxFrame,
+		ErrorFunc: func(ctx context.Context, err error) {
+			// Read errors are mostly clients vanishing; useful when
+			// debugging a client, noise otherwise.
+			zerolog.Ctx(ctx).Debug().Err(err).Msg("websocket error")
+		},
+	})
+	srv.AddTransport(transport.Options{})
+	// transport.GET refuses mutations and subscriptions itself (406), so a
+	// link or an <img> cannot change state.
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](cfg.QueryCacheSize))
+	srv.Use(extension.Introspection{})
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](cfg.QueryCacheSize)})
+	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
+	for _, ext := range cfg.Extensions {
+		srv.Use(ext)
+	}
+
+	if cfg.ErrorPresenter != nil {
+		srv.SetErrorPresenter(cfg.ErrorPresenter)
+	}
+	srv.SetRecoverFunc(cfg.RecoverFunc)
+	return srv
+}
+
+// guardInit keeps a careless InitFunc from crashing the connection: gqlgen
+// reads the returned context on success and on failure, and a nil one panics
+// inside the transport after the connection was hijacked.
+func guardInit(init transport.WebsocketInitFunc) transport.WebsocketInitFunc {
+	if init == nil {
+		return nil
+	}
+	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+		next, ack, err := init(ctx, payload)
+		if next == nil {
+			next = ctx
+		}
+		if err != nil {
+			zerolog.Ctx(ctx).Debug().Err(err).Msg("websocket init refused")
+		}
+		return next, ack, err
+	}
+}
+
+// recoverPanic is the default RecoverFunc: the stack goes to the log, where
+// the request id ties it to the request, and never to the client.
+func recoverPanic(ctx context.Context, p any) error {
+	zerolog.Ctx(ctx).Error().
+		Str("panic", fmt.Sprint(p)).
+		Str("stack", string(debug.Stack())).
+		Msg("panic while resolving")
+	return errors.New("internal error")
+}
+
+func readiness(ready func(context.Context) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if ready != nil {
+			if err := ready(r.Context()); err != nil {
+				// The cause may name hosts or credentials; probes only
+				// need the verdict.
+				zerolog.Ctx(r.Context()).Warn().Err(err).Msg("not ready")
+				writeStatus(w, http.StatusServiceUnavailable, "unavailable")
+				return
+			}
+		}
+		writeStatus(w, http.StatusOK, "ok")
+	}
+}
+
+func writeStatus(w http.ResponseWriter, code int, status string) {
+	writeJSON(w, code, map[string]string{"status": status})
+}
+
+// writeError answers in the shape of a GraphQL response so clients parse our
+// refusals the same way as gqlgen's.
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]any{"errors": []map[string]string{{"message": msg}}})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"fmt"
+	"testing"
+)
+
+const createConversation = `mutation($input: CreateConversationInput!) {
+  createConversationForJob(input: $input) { id job { id title } client { id displayName } worker { id displayName } myRole lastSeq unreadCount }
+}`
+
+const sendMessage = `mutation($input: SendMessageInput!) { sendMessage(input: $input) { ` + messageFields + ` } }`
+
+type conversation struct {
+	ID  string `json:"id"`
+	Job struct {
+		ID    string `json:"id"`
+		Title string `json:"title"`
+	} `json:"job"`
+	Client struct {
+		ID          string `json:"id"`
+		DisplayName string `json:"displayName"`
+	} `json:"client"`
+	Worker struct {
+		ID          string `json:"id"`
+		DisplayName string `json:"displayName"`
+	} `json:"worker"`
+	MyRole      *string `json:"myRole"`
+	LastSeq     int     `json:"lastSeq"`
+	UnreadCount int     `json:"unreadCount"`
+}
+
+// openJob has the job-service open a conversation for job between the
+// client and the worker.
+func (e *env) openJob(tb testing.TB, job, client, worker, system string) conversation {
+	tb.Helper()
+	input := map[string]any{
+		"jobId": job, "jobTitle": "Title of " + job,
+		"client": map[string]any{"id": client, "displayName": "Name " + client},
+		"worker": map[string]any{"id": worker, "displayName": "Name " + worker},
+	}
+	if system != "" {
+		input["systemMessage"] = system
+	}
+	var out struct {
+		Conv conversation `json:"createConversationForJob"`
+	}
+	e.do(tb, serviceToken(tb), createConversation, map[string]any{"input": input}).ok(tb, &out)
+	return out.Conv
+}
+
+// sendText sends a TEXT message as token's user.
+func (e *env) sendText(tb testing.TB, token, conversationID, text string) message {
+	tb.Helper()
+	var out struct {
+		Msg message `json:"sendMessage"`
+	}
+	e.do(tb, token, sendMessage, map[string]any{"input": map[string]any{"conversationId": conversationID, "messageText": text}}).ok(tb, &out)
+	return out.Msg
+}
+
+func TestFullFlow(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, e *env) {
+		ana, ben := userToken(t, "ana", "Ana"), userToken(t, "ben", "Ben")
+		conv := e.openJob(t, "job-1", "ana", "ben", "Job 'Fix sink' has been accepted. Chat is now active.")
+		if conv.LastSeq != 1 || conv.Client.ID != "ana" || conv.Worker.ID != "ben" || conv.MyRole != nil {
+			t.Fatalf("created conversation: %+v", conv)
+		}
+
+		// Ben subscribes before anything is sent; Ana sends; Ben sees it live.
+		ws := e.dial(t, "graphql-transport-ws", map[string]any{"authorization": "Bearer " + ben})
+		// The subscription starts asynchronously; afterSeq makes the race with
+		// the send below harmless, as it does for real clients.
+		sub := ws.subscribe(`subscription($c: ID!, $after: Int) { messageAdded(conversationId: $c, afterSeq: $after) { `+messageFields+` } }`,
+			map[string]any{"c": conv.ID, "after": conv.LastSeq})
+		sent := e.sendText(t, ana, conv.ID, "Hello Ben")
+		got := ws.nextMessage(sub)
+		if got.ID != sent.ID || got.Seq != 2 || got.MessageText != "Hello Ben" || *got.SenderName != "Name ana" {
+			t.Fatalf("live message: %+v, sent %+v", got, sent)
+		}
+		reply := e.sendText(t, ben, conv.ID, "Hi Ana")
+		if got := ws.nextMessage(sub); got.Seq != 3 || got.ID != reply.ID {
+			t.Fatalf("own message on the stream: %+v", got)
+		}
+
+		var inbox struct {
+			Conversations struct {
+				Edges []struct {
+					Node struct {
+						ID               string `json:"id"`
+						UnreadCount      int    `json:"unreadCount"`
+						MyRole           string `json:"myRole"`
+						OtherParticipant struct {
+							ID string `json:"id"`
+						} `json:"otherParticipant"`
+						LastMessage struct {
+							Seq int `json:"seq"`
+						} `json:"lastMessage"`
+					} `json:"node"`
+				} `json:"edges"`
+			} `json:"conversations"`
+			UnreadTotal int `json:"unreadTotal"`
+		}
+		e.do(t, ana, `{ conversations { edges { node { id unreadCount myRole otherParticipant { id } lastMessage { seq } } } } unreadTotal }`, nil).ok(t, &inbox)
+		if n := len(inbox.Conversations.Edges); n != 1 {
+			t.Fatalf("ana's inbox has %d conversations", n)
+		}
+		node := inbox.Conversations.Edges[0].Node
+		// Ana read up to her own message (2); Ben's reply (3) is unread.
+		if node.UnreadCount != 1 || inbox.UnreadTotal != 1 || node.MyRole != "CLIENT" || node.OtherParticipant.ID != "ben" || node.LastMessage.Seq != 3 {
+			t.Fatalf("ana's inbox: %+v total %d", node, inbox.UnreadTotal)
+		}
+
+		var marked struct {
+			MarkRead struct {
+				UnreadCount int `json:"unreadCount"`
+			} `json:"markRead"`
+		}
+		e.do(t, ana, `mutation($c: ID!) { markRead(conversationId: $c) { unreadCount } }`, map[string]any{"c": conv.ID}).ok(t, &marked)
+		if marked.MarkRead.UnreadCount != 0 {
+			t.Fatalf("unread after markRead: %d", marked.MarkRead.UnreadCount)
+		}
+
+		var page struct {
+			Messages struct {
+				Edges []struct {
+					Node message `json:"node"`
+				} `json:"edges"`
+			} `json:"messages"`
+		}
+		e.do(t, ben, `query($c: ID!) { messages(conversationId: $c) { edges { node { `+messageFields+` } } } }`, map[string]any{"c": conv.ID}).ok(t, &page)
+		var seqs []string
+		for _, edge := range page.Messages.Edges {
+			seqs = append(seqs, fmt.Sprintf("%d:%s:%v", edge.Node.Seq, edge.Node.MessageType, edge.Node.IsRead))
+		}
+		// Everything is read by the other side: ana marked all read, ben replied after ana's message.
+		if got, want := fmt.Sprint(seqs), "[1:SYSTEM:true 2:TEXT:true 3:TEXT:true]"; got != want {
+			t.Fatalf("history: got %s, want %s", got, want)
+		}
+	})
+}

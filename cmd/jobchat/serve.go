@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/mattn/go-isatty"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+	"github.com/uptrace/bun"
+
+	"github.com/jobchat/jobchat/db"
+	"github.com/jobchat/jobchat/graph"
+	"github.com/jobchat/jobchat/internal/auth"
+	"github.com/jobchat/jobchat/internal/broadcast"
+	"github.com/jobchat/jobchat/internal/config"
+	"github.com/jobchat/jobchat/internal/server"
+	"github.com/jobchat/jobchat/migrations"
+	"github.com/jobchat/jobchat/resolvers"
+)
+
+// app is everything a running server holds.
+type app struct {
+	cfg      config.Config
+	log      zerolog.Logger
+	db       *bun.DB
+	hub      *broadcast.Hub
+	redis    *redis.Client
+	secret   []byte
+	resolver *resolvers.Resolver
+	handler  http.Handler
+}
+
+func newLogger(cfg config.Config, out io.Writer) zerolog.Logger {
+	level, err := zerolog.ParseLevel(cfg.LogLevel)
+	if err != nil {
+		level = zerolog.InfoLevel
+	}
+	console := cfg.LogFormat == "console"
+	if cfg.LogFormat == "auto" {
+		if f, ok := out.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			console = true
+		}
+	}
+	if console {
+		out = zerolog.ConsoleWriter{Out: out, TimeFormat: "15:04:05.000"}
+	}
+	return zerolog.New(out).Level(level).With().Timestamp().Logger()
+}
+
+// loadSecret returns the configured JWT secret, or the data dir's
+// development secret, making it on first use.
+func loadSecret(cfg config.Config, log zerolog.Logger) ([]byte, error) {
+	if cfg.JWTSecret != "" {
+		return []byte(cfg.JWTSecret), nil
+	}
+	secret, created, err := auth.LoadOrCreateSecret(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	ev := log.Warn().Str("dir", cfg.DataDir)
+	if created {
+		ev.Msg("JOBCHAT_JWT_SECRET is not set: generated a development secret in the data dir; set JOBCHAT_JWT_SECRET in production")
+	} else {
+		ev.Msg("JOBCHAT_JWT_SECRET is not set: using the development secret in the data dir")
+	}
+	return secret, nil
+}
+
+func openDB(ctx context.Context, cfg config.Config) (*bun.DB, error) {
+	return db.Open(ctx, db.Config{URL: cfg.DatabaseURL, DataDir: cfg.DataDir, MaxOpenConns: cfg.DBMaxConns})
+}
+
+// newApp opens the database, migrates it, connects the broker and builds
+// the HTTP handler. close releases all of it.
+func newApp(ctx context.Context, cfg config.Config, log zerolog.Logger) (*app, error) {
+	a := &app{cfg: cfg, log: log}
+	ok := false
+	defer func() {
+		if !ok {
+			a.close()
+		}
+	}()
+
+	var err error
+	if a.secret, err = loadSecret(cfg, log); err != nil {
+		return nil, err
+	}
+	if a.db, err = openDB(ctx, cfg); err != nil {
+		return nil, err
+	}
+	log.Info().Str("dialect", a.db.Dialect().Name().String()).Msg("database connected")
+	if cfg.AutoMigrate {
+		res, err := migrations.Up(ctx, a.db)
+		if err != nil {
+			return nil, err
+		}
+		log.Info().Strs("applied", res.Applied).Msg("migrations up to date")
+	}
+
+	var broker broadcast.Broker
+	if cfg.RedisURL != "" {
+		opts, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("JOBCHAT_REDIS_URL: %w", err)
+		}
+		a.redis = redis.NewClient(opts)
+		if err := a.redis.Ping(ctx).Err(); err != nil {
+			return nil, fmt.Errorf("connect to redis at %s: %w", opts.Addr, err)
+		}
+		broker = broadcast.NewRedisBroker(a.redis, cfg.RedisPrefix)
+		log.Info().Str("addr", opts.Addr).Msg("fan-out through redis")
+	} else {
+		broker = broadcast.NewMemoryBroker()
+		log.Info().Msg("fan-out in process (set JOBCHAT_REDIS_URL to run several instances)")
+	}
+	if a.hub, err = broadcast.NewHub(broker, broadcast.Config{BufferSize: cfg.SubscriberBuf}); err != nil {
+		_ = broker.Close()
+		return nil, fmt.Errorf("start hub: %w", err)
+	}
+
+	a.resolver = resolvers.New(a.db, a.hub, resolvers.Config{MaxMessageChars: cfg.MaxMessageChars})
+	verifier := auth.NewVerifier(a.secret)
+	a.handler = server.New(server.Config{
+		Schema:         graph.NewExecutableSchema(a.resolver.Schema()),
+		Log:            log,
+		Authenticate:   verifier.Middleware,
+		WebsocketInit:  verifier.WebsocketInit,
+		ErrorPresenter: resolvers.ErrorPresenter,
+		Extensions:     []graphql.HandlerExtension{resolvers.CacheExtension{}},
+		Ready:          func(ctx context.Context) error { return db.Ping(ctx, a.db) },
+		AllowedOrigins: cfg.AllowedOrigins,
+		KeepAlive:      cfg.WSKeepAlive,
+		InitTimeout:    cfg.WSInitTimeout,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		MaxFrameBytes:  cfg.MaxFrameBytes,
+		WriteTimeout:   cfg.WSWriteTimeout,
+		Playground:     cfg.Playground,
+	})
+	ok = true
+	return a, nil
+}
+
+func (a *app) close() {
+	if a.hub != nil {
+		if err := a.hub.Close(); err != nil {
+			a.log.Warn().Err(err).Msg("close hub")
+		}
+	}
+	if a.redis != nil {
+		_ = a.redis.Close()
+	}
+	if a.db != nil {
+		_ = a.db.Close()
+	}
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, _, err := config.Load("jobchat serve", args, getenv, stdout, nil)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stdout)
+	zerolog.DefaultContextLogger = &log
+
+	a, err := newApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	base := baseURL(ln.Addr())
+	if cfg.Demo {
+		if err := printDemo(ctx, a, base, stdout); err != nil {
+			_ = ln.Close()
+			return err
+		}
+	}
+
+	// Sockets are hijacked, so Shutdown does not wait for them; their
+	// contexts derive from baseCtx, and cancelling it closes them.
+	baseCtx, cancelSockets := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSockets()
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return baseCtx },
+		ErrorLog:          newStdLog(log),
+	}
+	srv.RegisterOnShutdown(cancelSockets)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info().Str("addr", ln.Addr().String()).Str("url", base+"/").Bool("playground", cfg.Playground).Msg("jobchat listening")
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info().Dur("timeout", cfg.ShutdownTimeout).Msg("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Warn().Err(err).Msg("graceful shutdown timed out; closing connections")
+		_ = srv.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info().Msg("stopped")
+	return nil
+}
+
+// baseURL is how a person on this machine reaches the listener.
+func baseURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return "http://" + host + ":" + port
+}

@@ -1,0 +1,121 @@
+package resolvers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/rs/zerolog"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/jobchat/jobchat/db"
+	"github.com/jobchat/jobchat/internal/auth"
+)
+
+// The extensions.code values clients can rely on.
+const (
+	CodeBadUserInput    = "BAD_USER_INPUT"
+	CodeUnauthenticated = "UNAUTHENTICATED"
+	CodeForbidden       = "FORBIDDEN"
+	CodeNotFound        = "NOT_FOUND"
+	CodeInternal        = "INTERNAL_SERVER_ERROR"
+)
+
+// inputError is a rejected argument; Field is its path in the operation's
+// arguments, such as "input.messageText".
+type inputError struct {
+	Field string
+	Msg   string
+}
+
+func (e *inputError) Error() string { return e.Field + ": " + e.Msg }
+
+func badInput(field, format string, args ...any) error {
+	return &inputError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// forbiddenError is an operation the caller may not perform at all.
+type forbiddenError struct{ Msg string }
+
+func (e *forbiddenError) Error() string { return e.Msg }
+
+func forbidden(format string, args ...any) error {
+	return &forbiddenError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// notFoundError hides whether a thing is missing or merely not the caller's.
+type notFoundError struct{ What, ID string }
+
+func (e *notFoundError) Error() string { return fmt.Sprintf("%s %q not found", e.What, e.ID) }
+
+func notFound(what, id string) error { return &notFoundError{What: what, ID: id} }
+
+// orNotFound turns db.ErrNotFound into a client-facing NOT_FOUND for the
+// thing named and wraps anything else with op.
+func orNotFound(err error, what, id, op string) error {
+	if errors.Is(err, db.ErrNotFound) {
+		return notFound(what, id)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// ErrorPresenter gives every error a code. Errors the API made on purpose
+// keep their message; anything else is logged with its cause and reaches the
+// client as "internal error", so no SQL or stack ever leaves the server.
+func ErrorPresenter(ctx context.Context, err error) *gqlerror.Error {
+	gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+	var (
+		in  *inputError
+		fb  *forbiddenError
+		nf  *notFoundError
+		src *gqlerror.Error
+	)
+	switch {
+	case errors.As(err, &in):
+		gqlErr.Message = in.Error()
+		setCode(gqlErr, CodeBadUserInput)
+		gqlErr.Extensions["field"] = in.Field
+	case errors.As(err, &fb):
+		gqlErr.Message = fb.Error()
+		setCode(gqlErr, CodeForbidden)
+	case errors.As(err, &nf):
+		gqlErr.Message = nf.Error()
+		setCode(gqlErr, CodeNotFound)
+	case errors.Is(err, auth.ErrUnauthenticated):
+		// The auth error's own words ("unauthenticated: <why>"), not
+		// err.Error(): err is usually gqlgen's wrapper, whose Error()
+		// prefixes the field's location and name ("input:1:3: me ...").
+		gqlErr.Message = resolverMessage(err)
+		setCode(gqlErr, CodeUnauthenticated)
+	case errors.As(err, &src) && src.Err == nil:
+		// gqlgen's own errors (parsing, validation, coercion) are safe to show
+		// as they are; most already carry a code.
+		if _, ok := gqlErr.Extensions["code"]; !ok {
+			setCode(gqlErr, CodeBadUserInput)
+		}
+	default:
+		zerolog.Ctx(ctx).Error().Err(err).Str("path", gqlErr.Path.String()).Msg("internal error")
+		gqlErr.Message = "internal error"
+		gqlErr.Err = nil
+		setCode(gqlErr, CodeInternal)
+	}
+	return gqlErr
+}
+
+// resolverMessage is the text of the error a resolver returned, without the
+// location and path that gqlgen's wrapper adds to its Error().
+func resolverMessage(err error) string {
+	var wrapper *gqlerror.Error
+	if errors.As(err, &wrapper) && wrapper.Err != nil {
+		return wrapper.Err.Error()
+	}
+	return err.Error()
+}
+
+func setCode(e *gqlerror.Error, code string) {
+	if e.Extensions == nil {
+		e.Extensions = map[string]any{}
+	}
+	e.Extensions["code"] = code
+}

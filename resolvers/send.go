@@ -1,0 +1,198 @@
+package resolvers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/rs/zerolog"
+	"github.com/uptrace/bun"
+
+	"github.com/jobchat/jobchat/db"
+	"github.com/jobchat/jobchat/graph/model"
+	"github.com/jobchat/jobchat/internal/auth"
+)
+
+// jobAcceptedKey is the idempotency key of the system message that
+// createConversationForJob posts, so that retries post it only once.
+const jobAcceptedKey = "jobchat:conversation-opened"
+
+func roleProfile(conv *db.Conversation, role db.Role) (*db.Profile, error) {
+	p := conv.WithRole(role)
+	if p == nil || p.Profile == nil {
+		return nil, fmt.Errorf("conversation %s has no %s profile", conv.ID, role)
+	}
+	return p.Profile, nil
+}
+
+// readByOthers reports whether every participant but the sender has read m.
+func readByOthers(m *db.Message, ps []*db.Participant) bool {
+	for _, p := range ps {
+		if m.SenderID != nil && p.ProfileID == *m.SenderID {
+			continue
+		}
+		if p.LastReadSeq < m.Seq {
+			return false
+		}
+	}
+	return true
+}
+
+// send stores a user's message and broadcasts it after the commit. A retry
+// with the same clientMessageId returns the stored message unchanged.
+func (r *Resolver) send(ctx context.Context, c auth.Caller, typ db.MessageType, in model.SendMessageInput) (*db.Message, error) {
+	if in.ClientMessageID != nil {
+		if m, err := r.sentBefore(ctx, c, in); m != nil || err != nil {
+			return m, err
+		}
+	}
+	member, err := db.SelectParticipant(ctx, r.db, in.ConversationID, c.ID)
+	if err != nil {
+		return nil, orNotFound(err, "conversation", in.ConversationID, "send message")
+	}
+	name := c.Name
+	if p, err := cacheFrom(ctx).loadProfile(ctx, r.db, member.ProfileID); err == nil && p != nil {
+		name = p.DisplayName
+	}
+
+	m := &db.Message{
+		ConversationID:  in.ConversationID,
+		SenderID:        &c.ID,
+		SenderName:      &name,
+		MessageType:     typ,
+		ClientMessageID: in.ClientMessageID,
+	}
+	if in.MessageText != nil {
+		m.MessageText = *in.MessageText
+	}
+	if loc := in.Location; loc != nil {
+		m.LocationLatitude, m.LocationLongitude, m.LocationLabel = &loc.Latitude, &loc.Longitude, loc.Label
+	}
+	if att := in.Attachment; att != nil {
+		m.AttachmentURL, m.AttachmentFileName, m.AttachmentMimeType = &att.URL, att.FileName, att.MimeType
+		if att.SizeBytes != nil {
+			n := int64(*att.SizeBytes)
+			m.AttachmentSizeBytes = &n
+		}
+	}
+
+	err = r.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		return db.PostMessage(ctx, tx, m)
+	})
+	if errors.Is(err, db.ErrConflict) && in.ClientMessageID != nil {
+		// A concurrent retry of the same message won the race.
+		if m, err := r.sentBefore(ctx, c, in); m != nil || err != nil {
+			return m, err
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("send message: %w", err)
+	}
+	r.publish(ctx, m)
+	return m, nil
+}
+
+// sentBefore finds the message c already sent with in's clientMessageId.
+func (r *Resolver) sentBefore(ctx context.Context, c auth.Caller, in model.SendMessageInput) (*db.Message, error) {
+	m, err := db.SelectMessageByClientID(ctx, r.db, c.ID, *in.ClientMessageID)
+	if errors.Is(err, db.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("send message: %w", err)
+	}
+	if m.ConversationID != in.ConversationID {
+		return nil, badInput("input.clientMessageId", "was already used for a message in another conversation")
+	}
+	return m, nil
+}
+
+// postSystem stores a SYSTEM message; a used idempotency key returns the
+// message first posted with it.
+func (r *Resolver) postSystem(ctx context.Context, conversationID, text string, key *string) (*db.Message, error) {
+	if _, err := db.SelectLastSeq(ctx, r.db, conversationID); err != nil {
+		return nil, orNotFound(err, "conversation", conversationID, "post system message")
+	}
+	if key != nil {
+		m, err := db.SelectMessageByIdempotencyKey(ctx, r.db, conversationID, *key)
+		if err == nil {
+			return m, nil
+		}
+		if !errors.Is(err, db.ErrNotFound) {
+			return nil, fmt.Errorf("post system message: %w", err)
+		}
+	}
+	m := &db.Message{ConversationID: conversationID, MessageText: text, MessageType: db.MessageSystem, IdempotencyKey: key}
+	err := r.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		return db.PostMessage(ctx, tx, m)
+	})
+	if errors.Is(err, db.ErrConflict) && key != nil {
+		if first, err := db.SelectMessageByIdempotencyKey(ctx, r.db, conversationID, *key); err == nil {
+			return first, nil
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("post system message: %w", err)
+	}
+	r.publish(ctx, m)
+	return m, nil
+}
+
+// openConversation does createConversationForJob's writes in one
+// transaction. posted is the system message when this call posted it.
+func (r *Resolver) openConversation(ctx context.Context, in model.CreateConversationInput) (conv *db.Conversation, posted *db.Message, err error) {
+	err = r.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		posted = nil
+		for _, p := range []*model.ProfileInput{in.Client, in.Worker} {
+			if err := db.UpsertProfile(ctx, tx, &db.Profile{ID: p.ID, DisplayName: p.DisplayName, AvatarURL: p.AvatarURL}); err != nil {
+				return err
+			}
+		}
+		if err := db.UpsertJob(ctx, tx, &db.Job{ID: in.JobID, Title: in.JobTitle}); err != nil {
+			return err
+		}
+		conv = &db.Conversation{JobID: in.JobID, JobKey: db.JobKey(in.JobID, in.Client.ID, in.Worker.ID)}
+		if _, err := db.InsertConversationIfAbsent(ctx, tx, conv); err != nil {
+			return err
+		}
+		for _, p := range []*db.Participant{
+			{ConversationID: conv.ID, ProfileID: in.Client.ID, Role: db.RoleClient},
+			{ConversationID: conv.ID, ProfileID: in.Worker.ID, Role: db.RoleWorker},
+		} {
+			if err := db.InsertParticipant(ctx, tx, p); err != nil {
+				return err
+			}
+		}
+		if in.SystemMessage == nil {
+			return nil
+		}
+		key := jobAcceptedKey
+		_, err := db.SelectMessageByIdempotencyKey(ctx, tx, conv.ID, key)
+		if err == nil || !errors.Is(err, db.ErrNotFound) {
+			return err
+		}
+		m := &db.Message{ConversationID: conv.ID, MessageText: *in.SystemMessage, MessageType: db.MessageSystem, IdempotencyKey: &key}
+		if err := db.PostMessage(ctx, tx, m); err != nil {
+			return err
+		}
+		posted = m
+		return nil
+	})
+	return conv, posted, err
+}
+
+// publish broadcasts a committed message. A failure loses no message:
+// subscribers fill gaps from the database when the next one arrives, and
+// clients resume with afterSeq; so it is logged, not returned.
+func (r *Resolver) publish(ctx context.Context, m *db.Message) {
+	payload, err := json.Marshal(m)
+	if err == nil {
+		err = r.hub.Publish(context.WithoutCancel(ctx), m.ConversationID, payload)
+	}
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).
+			Str("conversation_id", m.ConversationID).Int64("seq", m.Seq).
+			Msg("broadcast failed; subscribers will catch up from the database")
+	}
+}

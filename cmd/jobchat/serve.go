@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/mattn/go-isatty"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
@@ -132,8 +133,8 @@ func newApp(ctx context.Context, cfg config.Config, log zerolog.Logger) (*app, e
 	a.handler = server.New(server.Config{
 		Schema:         graph.NewExecutableSchema(a.resolver.Schema()),
 		Log:            log,
-		Authenticate:   verifier.Middleware,
-		WebsocketInit:  verifier.WebsocketInit,
+		Authenticate:   func(next http.Handler) http.Handler { return verifier.Middleware(logCaller(next)) },
+		WebsocketInit:  logCallerInit(verifier.WebsocketInit),
 		ErrorPresenter: resolvers.ErrorPresenter,
 		Extensions:     []graphql.HandlerExtension{resolvers.CacheExtension{}},
 		Ready:          func(ctx context.Context) error { return db.Ping(ctx, a.db) },
@@ -241,4 +242,32 @@ func baseURL(addr net.Addr) string {
 		host = "[" + host + "]"
 	}
 	return "http://" + host + ":" + port
+}
+
+// withCallerLog adds the caller's id to the request's logger, so that every
+// line logged for the request says whose it was.
+func withCallerLog(ctx context.Context) context.Context {
+	c, err := auth.CallerFrom(ctx)
+	if err != nil {
+		return ctx
+	}
+	l := zerolog.Ctx(ctx).With().Str("user_id", c.ID).Bool("service", c.Service).Logger()
+	return l.WithContext(ctx)
+}
+
+func logCaller(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(withCallerLog(r.Context())))
+	})
+}
+
+func logCallerInit(init transport.WebsocketInitFunc) transport.WebsocketInitFunc {
+	return func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+		ctx, ack, err := init(ctx, p)
+		if err != nil {
+			zerolog.Ctx(ctx).Info().Err(err).Msg("websocket authentication refused")
+			return ctx, ack, err
+		}
+		return withCallerLog(ctx), ack, nil
+	}
 }

@@ -188,6 +188,7 @@ func newGraphQL(cfg Config, origins originPolicy) *handler.Server {
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](cfg.QueryCacheSize)})
 	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
+	srv.AroundOperations(logOperation)
 	for _, ext := range cfg.Extensions {
 		srv.Use(ext)
 	}

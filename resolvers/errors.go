@@ -94,6 +94,13 @@ func ErrorPresenter(ctx context.Context, err error) *gqlerror.Error {
 		if _, ok := gqlErr.Extensions["code"]; !ok {
 			setCode(gqlErr, CodeBadUserInput)
 		}
+	case errors.Is(err, context.Canceled):
+		// The client went away mid-operation; nobody reads the answer and
+		// nothing is wrong with the server.
+		zerolog.Ctx(ctx).Debug().Err(err).Str("path", gqlErr.Path.String()).Msg("operation cancelled")
+		gqlErr.Message = "operation cancelled"
+		gqlErr.Err = nil
+		setCode(gqlErr, CodeInternal)
 	default:
 		zerolog.Ctx(ctx).Error().Err(err).Str("path", gqlErr.Path.String()).Msg("internal error")
 		gqlErr.Message = "internal error"

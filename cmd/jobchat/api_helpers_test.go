@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -167,28 +166,11 @@ func apiFailsOn(tb testing.TB, r gqlResponse, code, field string) {
 	}
 }
 
-// apiDialRaw opens a websocket to /query offering proto, with header on the
-// upgrade request, and sends nothing.
-func (e *env) apiDialRaw(tb testing.TB, proto string, header http.Header) *websocket.Conn {
-	tb.Helper()
-	d := websocket.Dialer{Subprotocols: []string{proto}, HandshakeTimeout: 5 * time.Second}
-	conn, resp, err := d.Dial("ws"+strings.TrimPrefix(e.url, "http")+"/query", header)
-	if err != nil {
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-		}
-		tb.Fatalf("dial websocket (status %d): %v", status, err)
-	}
-	tb.Cleanup(func() { _ = conn.Close() })
-	return conn
-}
-
 // apiDial is env.dial with headers on the upgrade request; initPayload nil
 // sends a connection_init without payload.
 func (e *env) apiDial(tb testing.TB, proto string, header http.Header, initPayload map[string]any) *wsClient {
 	tb.Helper()
-	c := &wsClient{tb: tb, conn: e.apiDialRaw(tb, proto, header), proto: proto}
+	c := &wsClient{tb: tb, conn: e.dialRaw(tb, proto, header), proto: proto}
 	init := wsMessage{Type: "connection_init"}
 	if initPayload != nil {
 		init.Payload = mustJSON(tb, initPayload)
@@ -204,7 +186,7 @@ func (e *env) apiDial(tb testing.TB, proto string, header http.Header, initPaylo
 // server ends the socket with; it fails if the server acknowledges instead.
 func (e *env) apiInitRefused(tb testing.TB, proto string, header http.Header, initPayload map[string]any) *websocket.CloseError {
 	tb.Helper()
-	conn := e.apiDialRaw(tb, proto, header)
+	conn := e.dialRaw(tb, proto, header)
 	init := wsMessage{Type: "connection_init"}
 	if initPayload != nil {
 		init.Payload = mustJSON(tb, initPayload)
@@ -289,27 +271,3 @@ func apiCode(e gqlError) string {
 }
 
 const apiSubscription = `subscription($c: ID!, $after: Int) { messageAdded(conversationId: $c, afterSeq: $after) { ` + messageFields + ` } }`
-
-// apiDoHeader is env.do with a raw Authorization header value; "" sends none.
-func (e *env) apiDoHeader(tb testing.TB, authorization, query string, vars map[string]any) gqlResponse {
-	tb.Helper()
-	req, err := http.NewRequest(http.MethodPost, e.url+"/query", bytes.NewReader(mustJSON(tb, map[string]any{"query": query, "variables": vars})))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if authorization != "" {
-		req.Header.Set("Authorization", authorization)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatalf("POST /query: %v", err)
-	}
-	defer resp.Body.Close()
-	var out gqlResponse
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		tb.Fatalf("decode response (status %d): %v", resp.StatusCode, err)
-	}
-	out.Status = resp.StatusCode
-	return out
-}

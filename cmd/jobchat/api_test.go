@@ -342,7 +342,7 @@ func TestAPIAuthentication(t *testing.T) {
 		for _, cred := range credentials {
 			t.Run(cred.name, func(t *testing.T) {
 				for _, op := range operations {
-					r := e.apiDoHeader(t, cred.authorization, op.query, op.vars)
+					r := e.doHeader(t, cred.authorization, op.query, op.vars)
 					if r.code() != "UNAUTHENTICATED" || !strings.HasPrefix(r.Errors[0].Message, "unauthenticated: ") || !strings.Contains(r.Errors[0].Message, cred.want) {
 						t.Fatalf("%s: want UNAUTHENTICATED naming %q, got %+v (data %s)", op.name, cred.want, r.Errors, r.Data)
 					}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -17,11 +16,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/rs/zerolog"
 
-	"github.com/jobchat/jobchat/db"
 	"github.com/jobchat/jobchat/db/dbtest"
-	"github.com/jobchat/jobchat/internal/config"
 )
 
 // The concurrency tests drive real servers from many goroutines. Helpers
@@ -747,40 +743,6 @@ func concRedisURL(tb testing.TB) string {
 		tb.Skip("JOBCHAT_TEST_REDIS_URL not set: skipping the cross-instance Redis fan-out test")
 	}
 	return u
-}
-
-// newEnvOnDB is newEnv over a given database, so that several instances can
-// share one, as they do behind a load balancer.
-func newEnvOnDB(tb testing.TB, dbc db.Config, extra map[string]string) *env {
-	tb.Helper()
-	vars := map[string]string{
-		"JOBCHAT_DATA_DIR":     dbc.DataDir,
-		"JOBCHAT_DATABASE_URL": dbc.URL,
-		"JOBCHAT_JWT_SECRET":   testSecret,
-		"JOBCHAT_LOG_LEVEL":    "warn",
-	}
-	if vars["JOBCHAT_DATA_DIR"] == "" {
-		vars["JOBCHAT_DATA_DIR"] = tb.TempDir()
-	}
-	for k, v := range extra {
-		vars[k] = v
-	}
-	cfg, _, err := config.Load("test", nil, func(k string) string { return vars[k] }, testWriter{tb}, nil)
-	if err != nil {
-		tb.Fatalf("config: %v", err)
-	}
-	log := zerolog.New(zerolog.NewTestWriter(tb)).Level(zerolog.WarnLevel)
-	a, err := newApp(context.Background(), cfg, log)
-	if err != nil {
-		tb.Fatalf("start app: %v", err)
-	}
-	srv := httptest.NewServer(a.handler)
-	tb.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-		a.close()
-	})
-	return &env{url: srv.URL, app: a}
 }
 
 // TestRedisFanOutAcrossInstances runs two instances on one database, both

@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
 
+	"github.com/jobchat/jobchat/db"
 	"github.com/jobchat/jobchat/db/dbtest"
 	"github.com/jobchat/jobchat/internal/auth"
 	"github.com/jobchat/jobchat/internal/config"
@@ -38,10 +39,17 @@ func forEachDialect(t *testing.T, fn func(t *testing.T, e *env)) {
 	}
 }
 
-// newEnv starts a server; extra overrides environment variables.
+// newEnv starts a server on a fresh database; extra overrides environment
+// variables.
 func newEnv(tb testing.TB, dialect string, extra map[string]string) *env {
 	tb.Helper()
-	dbc := dbtest.Config(tb, dialect)
+	return newEnvOnDB(tb, dbtest.Config(tb, dialect), extra)
+}
+
+// newEnvOnDB starts a server over a given database, so that several
+// instances can share one, as they do behind a load balancer.
+func newEnvOnDB(tb testing.TB, dbc db.Config, extra map[string]string) *env {
+	tb.Helper()
 	vars := map[string]string{
 		"JOBCHAT_DATA_DIR":     dbc.DataDir,
 		"JOBCHAT_DATABASE_URL": dbc.URL,
@@ -145,8 +153,18 @@ func (r gqlResponse) fails(tb testing.TB, code, want string) {
 	}
 }
 
-// do posts one GraphQL operation over HTTP.
+// do posts one GraphQL operation over HTTP as token's caller ("" for none).
 func (e *env) do(tb testing.TB, token, query string, vars map[string]any) gqlResponse {
+	tb.Helper()
+	authorization := ""
+	if token != "" {
+		authorization = "Bearer " + token
+	}
+	return e.doHeader(tb, authorization, query, vars)
+}
+
+// doHeader posts one GraphQL operation with a raw Authorization header.
+func (e *env) doHeader(tb testing.TB, authorization, query string, vars map[string]any) gqlResponse {
 	tb.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
 	req, err := http.NewRequest(http.MethodPost, e.url+"/query", bytes.NewReader(body))
@@ -154,8 +172,8 @@ func (e *env) do(tb testing.TB, token, query string, vars map[string]any) gqlRes
 		tb.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -187,8 +205,20 @@ type wsMessage struct {
 
 func (e *env) dial(tb testing.TB, proto string, initPayload map[string]any) *wsClient {
 	tb.Helper()
+	c := &wsClient{tb: tb, conn: e.dialRaw(tb, proto, nil), proto: proto}
+	c.send(wsMessage{Type: "connection_init", Payload: mustJSON(tb, initPayload)})
+	if m := c.next(); m.Type != "connection_ack" {
+		tb.Fatalf("want connection_ack, got %+v", m)
+	}
+	return c
+}
+
+// dialRaw opens a websocket to /query offering proto, with header on the
+// upgrade request, and sends nothing.
+func (e *env) dialRaw(tb testing.TB, proto string, header http.Header) *websocket.Conn {
+	tb.Helper()
 	d := websocket.Dialer{Subprotocols: []string{proto}, HandshakeTimeout: 5 * time.Second}
-	conn, resp, err := d.Dial("ws"+strings.TrimPrefix(e.url, "http")+"/query", nil)
+	conn, resp, err := d.Dial("ws"+strings.TrimPrefix(e.url, "http")+"/query", header)
 	if err != nil {
 		status := 0
 		if resp != nil {
@@ -197,12 +227,7 @@ func (e *env) dial(tb testing.TB, proto string, initPayload map[string]any) *wsC
 		tb.Fatalf("dial websocket (status %d): %v", status, err)
 	}
 	tb.Cleanup(func() { _ = conn.Close() })
-	c := &wsClient{tb: tb, conn: conn, proto: proto}
-	c.send(wsMessage{Type: "connection_init", Payload: mustJSON(tb, initPayload)})
-	if m := c.next(); m.Type != "connection_ack" {
-		tb.Fatalf("want connection_ack, got %+v", m)
-	}
-	return c
+	return conn
 }
 
 func mustJSON(tb testing.TB, v any) json.RawMessage {

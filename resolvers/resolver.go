@@ -36,5 +36,5 @@ func New(bdb *bun.DB, hub *broadcast.Hub, cfg Config) *Resolver {
 
 // Schema returns the executable schema served by r.
 func (r *Resolver) Schema() graph.Config {
-	return graph.Config{Resolvers: r}
+	return graph.Config{Resolvers: r, Complexity: complexity()}
 }

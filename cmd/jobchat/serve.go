@@ -131,20 +131,21 @@ func newApp(ctx context.Context, cfg config.Config, log zerolog.Logger) (*app, e
 	a.resolver = resolvers.New(a.db, a.hub, resolvers.Config{MaxMessageChars: cfg.MaxMessageChars})
 	verifier := auth.NewVerifier(a.secret)
 	a.handler = server.New(server.Config{
-		Schema:         graph.NewExecutableSchema(a.resolver.Schema()),
-		Log:            log,
-		Authenticate:   func(next http.Handler) http.Handler { return verifier.Middleware(logCaller(next)) },
-		WebsocketInit:  logCallerInit(verifier.WebsocketInit),
-		ErrorPresenter: resolvers.ErrorPresenter,
-		Extensions:     []graphql.HandlerExtension{resolvers.CacheExtension{}},
-		Ready:          func(ctx context.Context) error { return db.Ping(ctx, a.db) },
-		AllowedOrigins: cfg.AllowedOrigins,
-		KeepAlive:      cfg.WSKeepAlive,
-		InitTimeout:    cfg.WSInitTimeout,
-		MaxBodyBytes:   cfg.MaxBodyBytes,
-		MaxFrameBytes:  cfg.MaxFrameBytes,
-		WriteTimeout:   cfg.WSWriteTimeout,
-		Playground:     cfg.Playground,
+		Schema:          graph.NewExecutableSchema(a.resolver.Schema()),
+		Log:             log,
+		Authenticate:    func(next http.Handler) http.Handler { return verifier.Middleware(logCaller(next)) },
+		WebsocketInit:   logCallerInit(verifier.WebsocketInit),
+		ErrorPresenter:  resolvers.ErrorPresenter,
+		Extensions:      []graphql.HandlerExtension{resolvers.CacheExtension{}},
+		Ready:           func(ctx context.Context) error { return db.Ping(ctx, a.db) },
+		AllowedOrigins:  cfg.AllowedOrigins,
+		KeepAlive:       cfg.WSKeepAlive,
+		InitTimeout:     cfg.WSInitTimeout,
+		MaxBodyBytes:    cfg.MaxBodyBytes,
+		ComplexityLimit: cfg.MaxComplexity,
+		MaxFrameBytes:   cfg.MaxFrameBytes,
+		WriteTimeout:    cfg.WSWriteTimeout,
+		Playground:      cfg.Playground,
 	})
 	ok = true
 	return a, nil

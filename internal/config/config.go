@@ -29,6 +29,7 @@ type Config struct {
 	RedisPrefix     string
 	Playground      bool
 	MaxMessageChars int
+	MaxComplexity   int
 	MaxBodyBytes    int64
 	MaxFrameBytes   int64
 	WSKeepAlive     time.Duration
@@ -61,6 +62,7 @@ func Fields() []Field {
 		{"redis-prefix", "JOBCHAT_REDIS_PREFIX", "jobchat:", "prefix of jobchat's Redis channel names", func(c *Config, v string) error { c.RedisPrefix = v; return nil }},
 		{"playground", "JOBCHAT_PLAYGROUND", "true", "serve the GraphiQL playground at /", boolSetter(func(c *Config) *bool { return &c.Playground })},
 		{"max-message-chars", "JOBCHAT_MAX_MESSAGE_CHARS", "4000", "longest messageText, in characters", intSetter(func(c *Config) *int { return &c.MaxMessageChars })},
+		{"max-complexity", "JOBCHAT_MAX_COMPLEXITY", "5000", "largest operation complexity; a connection costs its page size times its nodes' fields", intSetter(func(c *Config) *int { return &c.MaxComplexity })},
 		{"max-body-bytes", "JOBCHAT_MAX_BODY_BYTES", "1048576", "largest HTTP request body", int64Setter(func(c *Config) *int64 { return &c.MaxBodyBytes })},
 		{"max-frame-bytes", "JOBCHAT_MAX_FRAME_BYTES", "65536", "largest WebSocket message from a client", int64Setter(func(c *Config) *int64 { return &c.MaxFrameBytes })},
 		{"ws-keepalive", "JOBCHAT_WS_KEEPALIVE", "15s", "interval of WebSocket keep-alive pings", durationSetter(func(c *Config) *time.Duration { return &c.WSKeepAlive })},
@@ -121,6 +123,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxMessageChars <= 0 {
 		errs = append(errs, errors.New("JOBCHAT_MAX_MESSAGE_CHARS must be positive"))
+	}
+	if c.MaxComplexity <= 0 {
+		errs = append(errs, errors.New("JOBCHAT_MAX_COMPLEXITY must be positive"))
 	}
 	if c.MaxBodyBytes <= 0 || c.MaxFrameBytes <= 0 {
 		errs = append(errs, errors.New("JOBCHAT_MAX_BODY_BYTES and JOBCHAT_MAX_FRAME_BYTES must be positive"))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/rs/zerolog"
@@ -20,6 +21,7 @@ const (
 	CodeForbidden       = "FORBIDDEN"
 	CodeNotFound        = "NOT_FOUND"
 	CodeInternal        = "INTERNAL_SERVER_ERROR"
+	CodeRateLimited     = "RATE_LIMITED"
 )
 
 // inputError is a rejected argument; Field is its path in the operation's
@@ -42,6 +44,13 @@ func (e *forbiddenError) Error() string { return e.Msg }
 
 func forbidden(format string, args ...any) error {
 	return &forbiddenError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// rateLimitedError asks the caller to slow down and says for how long.
+type rateLimitedError struct{ RetryAfter time.Duration }
+
+func (e *rateLimitedError) Error() string {
+	return fmt.Sprintf("sending too fast: retry in %d ms", e.RetryAfter.Milliseconds())
 }
 
 // notFoundError hides whether a thing is missing or merely not the caller's.
@@ -69,6 +78,7 @@ func ErrorPresenter(ctx context.Context, err error) *gqlerror.Error {
 		in  *inputError
 		fb  *forbiddenError
 		nf  *notFoundError
+		rl  *rateLimitedError
 		src *gqlerror.Error
 	)
 	switch {
@@ -82,6 +92,10 @@ func ErrorPresenter(ctx context.Context, err error) *gqlerror.Error {
 	case errors.As(err, &nf):
 		gqlErr.Message = nf.Error()
 		setCode(gqlErr, CodeNotFound)
+	case errors.As(err, &rl):
+		gqlErr.Message = rl.Error()
+		setCode(gqlErr, CodeRateLimited)
+		gqlErr.Extensions["retryAfterMs"] = rl.RetryAfter.Milliseconds()
 	case errors.Is(err, auth.ErrUnauthenticated):
 		// The auth error's own words ("unauthenticated: <why>"), not
 		// err.Error(): err is usually gqlgen's wrapper, whose Error()

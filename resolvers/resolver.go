@@ -17,13 +17,18 @@ import (
 type Config struct {
 	// MaxMessageChars caps messageText in characters (runes). Zero: 4000.
 	MaxMessageChars int
+	// SendRate is how many messages per second each user may send, with
+	// bursts of SendBurst. Zero SendRate means no limit.
+	SendRate  float64
+	SendBurst int
 }
 
 // Resolver is the root resolver; gqlgen's generated code calls its methods.
 type Resolver struct {
-	db  *bun.DB
-	hub *broadcast.Hub
-	cfg Config
+	db    *bun.DB
+	hub   *broadcast.Hub
+	cfg   Config
+	sends *sendLimiter
 }
 
 // New returns a Resolver that stores in bdb and fans messages out via hub.
@@ -31,7 +36,7 @@ func New(bdb *bun.DB, hub *broadcast.Hub, cfg Config) *Resolver {
 	if cfg.MaxMessageChars <= 0 {
 		cfg.MaxMessageChars = 4000
 	}
-	return &Resolver{db: bdb, hub: hub, cfg: cfg}
+	return &Resolver{db: bdb, hub: hub, cfg: cfg, sends: newSendLimiter(cfg.SendRate, cfg.SendBurst)}
 }
 
 // Schema returns the executable schema served by r.

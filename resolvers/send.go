@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/uptrace/bun"
@@ -50,6 +51,10 @@ func (r *Resolver) send(ctx context.Context, c auth.Caller, typ db.MessageType, 
 	member, err := db.SelectParticipant(ctx, r.db, in.ConversationID, c.ID)
 	if err != nil {
 		return nil, orNotFound(err, "conversation", in.ConversationID, "send message")
+	}
+	// Retries of a stored message (above) are free; only new messages count.
+	if ok, wait := r.sends.allow(c.ID, time.Now()); !ok {
+		return nil, &rateLimitedError{RetryAfter: wait}
 	}
 	name := c.Name
 	if p, err := cacheFrom(ctx).loadProfile(ctx, r.db, member.ProfileID); err == nil && p != nil {

@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/jobchat/jobchat/db/dbtest"
 )
 
 func TestComplexityLimit(t *testing.T) {
@@ -27,4 +29,42 @@ func TestComplexityLimit(t *testing.T) {
 			t.Fatalf("nested pages: want COMPLEXITY_LIMIT_EXCEEDED, got %+v", r.Errors)
 		}
 	})
+}
+
+func TestSendRateLimit(t *testing.T) {
+	for _, dialect := range dbtest.Dialects(t) {
+		t.Run(dialect, func(t *testing.T) {
+			// One message a minute after a burst of 3: the fourth send in a
+			// row is refused however slow the machine running the test.
+			e := newEnv(t, dialect, map[string]string{"JOBCHAT_SEND_RATE": "0.0167", "JOBCHAT_SEND_BURST": "3"})
+			ana, ben := userToken(t, "ana", "Ana"), userToken(t, "ben", "Ben")
+			conv := e.openJob(t, "job-1", "ana", "ben", "")
+			send := func(token, clientID string) gqlResponse {
+				return e.do(t, token, sendMessage, map[string]any{"input": map[string]any{
+					"conversationId": conv.ID, "messageText": "hi", "clientMessageId": clientID}})
+			}
+			for i := range 3 {
+				send(ana, "a"+string(rune('0'+i))).ok(t, nil)
+			}
+			r := send(ana, "a3")
+			r.fails(t, "RATE_LIMITED", "sending too fast")
+			if ms, _ := r.Errors[0].Extensions["retryAfterMs"].(float64); ms <= 0 {
+				t.Fatalf("retryAfterMs = %v, want > 0", r.Errors[0].Extensions["retryAfterMs"])
+			}
+			// A retry of a stored message is not a new send.
+			send(ana, "a0").ok(t, nil)
+			// Others have their own budget.
+			send(ben, "b0").ok(t, nil)
+
+			var out struct {
+				Conversation struct {
+					LastSeq int `json:"lastSeq"`
+				} `json:"conversation"`
+			}
+			e.do(t, ben, `query($c: ID!) { conversation(id: $c) { lastSeq } }`, map[string]any{"c": conv.ID}).ok(t, &out)
+			if out.Conversation.LastSeq != 4 {
+				t.Fatalf("lastSeq %d, want 4 (3 from ana, 1 from ben; the refused send wrote nothing)", out.Conversation.LastSeq)
+			}
+		})
+	}
 }

@@ -128,7 +128,11 @@ func newApp(ctx context.Context, cfg config.Config, log zerolog.Logger) (*app, e
 		return nil, fmt.Errorf("start hub: %w", err)
 	}
 
-	a.resolver = resolvers.New(a.db, a.hub, resolvers.Config{MaxMessageChars: cfg.MaxMessageChars})
+	a.resolver = resolvers.New(a.db, a.hub, resolvers.Config{
+		MaxMessageChars: cfg.MaxMessageChars,
+		SendRate:        cfg.SendRate,
+		SendBurst:       cfg.SendBurst,
+	})
 	verifier := auth.NewVerifier(a.secret)
 	a.handler = server.New(server.Config{
 		Schema:          graph.NewExecutableSchema(a.resolver.Schema()),

@@ -30,6 +30,8 @@ type Config struct {
 	Playground      bool
 	MaxMessageChars int
 	MaxComplexity   int
+	SendRate        float64
+	SendBurst       int
 	MaxBodyBytes    int64
 	MaxFrameBytes   int64
 	WSKeepAlive     time.Duration
@@ -62,6 +64,8 @@ func Fields() []Field {
 		{"redis-prefix", "JOBCHAT_REDIS_PREFIX", "jobchat:", "prefix of jobchat's Redis channel names", func(c *Config, v string) error { c.RedisPrefix = v; return nil }},
 		{"playground", "JOBCHAT_PLAYGROUND", "true", "serve the GraphiQL playground at /", boolSetter(func(c *Config) *bool { return &c.Playground })},
 		{"max-message-chars", "JOBCHAT_MAX_MESSAGE_CHARS", "4000", "longest messageText, in characters", intSetter(func(c *Config) *int { return &c.MaxMessageChars })},
+		{"send-rate", "JOBCHAT_SEND_RATE", "10", "messages per second each user may send (per instance); 0 turns the limit off", floatSetter(func(c *Config) *float64 { return &c.SendRate })},
+		{"send-burst", "JOBCHAT_SEND_BURST", "30", "messages a user may send at once before the rate applies", intSetter(func(c *Config) *int { return &c.SendBurst })},
 		{"max-complexity", "JOBCHAT_MAX_COMPLEXITY", "5000", "largest operation complexity; a connection costs its page size times its nodes' fields", intSetter(func(c *Config) *int { return &c.MaxComplexity })},
 		{"max-body-bytes", "JOBCHAT_MAX_BODY_BYTES", "1048576", "largest HTTP request body", int64Setter(func(c *Config) *int64 { return &c.MaxBodyBytes })},
 		{"max-frame-bytes", "JOBCHAT_MAX_FRAME_BYTES", "65536", "largest WebSocket message from a client", int64Setter(func(c *Config) *int64 { return &c.MaxFrameBytes })},
@@ -124,6 +128,9 @@ func (c *Config) validate() error {
 	if c.MaxMessageChars <= 0 {
 		errs = append(errs, errors.New("JOBCHAT_MAX_MESSAGE_CHARS must be positive"))
 	}
+	if c.SendRate > 0 && c.SendBurst <= 0 {
+		errs = append(errs, errors.New("JOBCHAT_SEND_BURST must be positive when JOBCHAT_SEND_RATE is set"))
+	}
 	if c.MaxComplexity <= 0 {
 		errs = append(errs, errors.New("JOBCHAT_MAX_COMPLEXITY must be positive"))
 	}
@@ -164,6 +171,17 @@ func intSetter(p func(*Config) *int) func(*Config, string) error {
 			return fmt.Errorf("want a whole number, got %q", v)
 		}
 		*p(c) = n
+		return nil
+	}
+}
+
+func floatSetter(p func(*Config) *float64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 {
+			return fmt.Errorf("want a number of 0 or more, got %q", v)
+		}
+		*p(c) = f
 		return nil
 	}
 }

@@ -88,6 +88,7 @@ func Open(ctx context.Context, cfg Config) (*bun.DB, error) {
 	default:
 		return nil, fmt.Errorf("open database: unsupported URL scheme in %q (want postgres:// or empty for SQLite)", redactURL(cfg.URL))
 	}
+	bdb.AddQueryHook(queryLog{})
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := bdb.PingContext(pingCtx); err != nil {

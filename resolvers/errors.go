@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/rs/zerolog"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/jobchat/jobchat/db"
@@ -104,9 +106,14 @@ func ErrorPresenter(ctx context.Context, err error) *gqlerror.Error {
 		setCode(gqlErr, CodeUnauthenticated)
 	case errors.As(err, &src) && src.Err == nil:
 		// gqlgen's own errors (parsing, validation, coercion) are safe to show
-		// as they are; most already carry a code.
-		if _, ok := gqlErr.Extensions["code"]; !ok {
+		// as they are and carry their code. A variable that does not fit its
+		// type is the caller's input, though: say which one, as for fields.
+		if name, ok := variableName(gqlErr); ok {
+			gqlErr.Message = "variable $" + name + ": " + gqlErr.Message
 			setCode(gqlErr, CodeBadUserInput)
+			gqlErr.Extensions["field"] = "$" + name
+		} else if _, ok := gqlErr.Extensions["code"]; !ok {
+			setCode(gqlErr, CodeInternal)
 		}
 	case errors.Is(err, context.Canceled):
 		// The client went away mid-operation; nobody reads the answer and
@@ -122,6 +129,31 @@ func ErrorPresenter(ctx context.Context, err error) *gqlerror.Error {
 		setCode(gqlErr, CodeInternal)
 	}
 	return gqlErr
+}
+
+// variableName reports the variable a coercion error is about, with the
+// path inside it ("i.conversationId"); gqlgen gives those errors the path
+// ["variable", name, ...].
+func variableName(e *gqlerror.Error) (string, bool) {
+	if len(e.Path) < 2 {
+		return "", false
+	}
+	if first, ok := e.Path[0].(ast.PathName); !ok || first != "variable" {
+		return "", false
+	}
+	var b strings.Builder
+	for i, el := range e.Path[1:] {
+		switch el := el.(type) {
+		case ast.PathName:
+			if i > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(string(el))
+		case ast.PathIndex:
+			fmt.Fprintf(&b, "[%d]", int(el))
+		}
+	}
+	return b.String(), true
 }
 
 // resolverMessage is the text of the error a resolver returned, without the

@@ -19,6 +19,9 @@ import (
 // createConversationForJob posts, so that retries post it only once.
 const jobAcceptedKey = "jobchat:conversation-opened"
 
+// publishTimeout bounds the broadcast after a commit.
+const publishTimeout = 2 * time.Second
+
 func roleProfile(conv *db.Conversation, role db.Role) (*db.Profile, error) {
 	p := conv.WithRole(role)
 	if p == nil || p.Profile == nil {
@@ -193,7 +196,11 @@ func (r *Resolver) openConversation(ctx context.Context, in model.CreateConversa
 func (r *Resolver) publish(ctx context.Context, m *db.Message) {
 	payload, err := json.Marshal(m)
 	if err == nil {
-		err = r.hub.Publish(context.WithoutCancel(ctx), m.ConversationID, payload)
+		// The message is committed: publish it even if the sender has gone,
+		// but never hold the mutation's answer hostage to a stuck broker.
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+		err = r.hub.Publish(pctx, m.ConversationID, payload)
+		cancel()
 	}
 	if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).

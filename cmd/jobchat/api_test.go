@@ -624,10 +624,16 @@ func TestAPIValidation(t *testing.T) {
 
 		t.Run("unknown messageType", func(t *testing.T) {
 			r := e.do(t, ana, sendMessage, msg(map[string]any{"messageText": "hi", "messageType": "SHOUT"}))
-			if len(r.Errors) == 0 || !strings.Contains(r.Errors[0].Message, "SHOUT") {
-				t.Fatalf("unknown messageType: %+v (data %s)", r.Errors, r.Data)
+			r.fails(t, "BAD_USER_INPUT", "variable $input.messageType: ")
+			if !strings.Contains(r.Errors[0].Message, "SHOUT") || r.Errors[0].Extensions["field"] != "$input.messageType" {
+				t.Fatalf("unknown messageType: %+v", r.Errors)
 			}
-			t.Logf("unknown enum value: code %q, message %q", r.code(), r.Errors[0].Message)
+			e.apiUnchanged(t, conv.ID, before, ana, ben)
+		})
+
+		t.Run("missing required variable field", func(t *testing.T) {
+			r := e.do(t, ana, sendMessage, map[string]any{"input": map[string]any{"messageText": "hi"}})
+			r.fails(t, "BAD_USER_INPUT", "variable $input.conversationId: ")
 			e.apiUnchanged(t, conv.ID, before, ana, ben)
 		})
 

@@ -137,5 +137,51 @@ func TestFullFlow(t *testing.T) {
 		if got, want := fmt.Sprint(seqs), "[1:SYSTEM:true 2:TEXT:true 3:TEXT:true]"; got != want {
 			t.Fatalf("history: got %s, want %s", got, want)
 		}
+
+		// Ben's phone drops off; Ana and the job-service keep writing; Ben
+		// comes back with the last seq he saw and gets exactly what he missed,
+		// then live messages again.
+		_ = ws.conn.Close()
+		e.sendText(t, ana, conv.ID, "Are you there?")
+		var notice struct {
+			Msg message `json:"postSystemMessage"`
+		}
+		e.do(t, serviceToken(t), `mutation($c: ID!) { postSystemMessage(conversationId: $c, messageText: "Payment is in escrow.") { `+messageFields+` } }`,
+			map[string]any{"c": conv.ID}).ok(t, &notice)
+		back := e.dial(t, "graphql-transport-ws", map[string]any{"authorization": "Bearer " + ben})
+		sub = back.subscribe(`subscription($c: ID!, $after: Int) { messageAdded(conversationId: $c, afterSeq: $after) { `+messageFields+` } }`,
+			map[string]any{"c": conv.ID, "after": 3})
+		if m := back.nextMessage(sub); m.Seq != 4 || m.MessageText != "Are you there?" {
+			t.Fatalf("first replayed message: %+v", m)
+		}
+		if m := back.nextMessage(sub); m.Seq != 5 || m.MessageType != "SYSTEM" || m.ID != notice.Msg.ID || m.SenderID != nil {
+			t.Fatalf("second replayed message: %+v", m)
+		}
+		live := e.sendText(t, ana, conv.ID, "Great, see you Monday")
+		if m := back.nextMessage(sub); m.Seq != 6 || m.ID != live.ID {
+			t.Fatalf("live after resume: %+v", m)
+		}
+
+		// Ben has 3 unread (4, 5, 6); Ana none: her own message (6) moved her
+		// pointer past the notice.
+		var counts struct {
+			Conversation struct {
+				UnreadCount int `json:"unreadCount"`
+			} `json:"conversation"`
+			UnreadTotal int `json:"unreadTotal"`
+		}
+		for _, tc := range []struct {
+			token string
+			want  int
+		}{{ben, 3}, {ana, 0}} {
+			e.do(t, tc.token, `query($c: ID!) { conversation(id: $c) { unreadCount } unreadTotal }`, map[string]any{"c": conv.ID}).ok(t, &counts)
+			if counts.Conversation.UnreadCount != tc.want || counts.UnreadTotal != tc.want {
+				t.Fatalf("unread: got %+v, want %d", counts, tc.want)
+			}
+		}
+		e.do(t, ben, `mutation($c: ID!) { markRead(conversationId: $c, upToSeq: 5) { unreadCount } }`, map[string]any{"c": conv.ID}).ok(t, &marked)
+		if marked.MarkRead.UnreadCount != 1 {
+			t.Fatalf("ben unread after markRead(5): %d, want 1", marked.MarkRead.UnreadCount)
+		}
 	})
 }

@@ -23,7 +23,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect"
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
 	"modernc.org/sqlite"
@@ -88,7 +87,7 @@ func Open(ctx context.Context, cfg Config) (*bun.DB, error) {
 	default:
 		return nil, fmt.Errorf("open database: unsupported URL scheme in %q (want postgres:// or empty for SQLite)", redactURL(cfg.URL))
 	}
-	bdb.AddQueryHook(queryLog{})
+	bdb = bdb.WithQueryHook(queryLog{})
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := bdb.PingContext(pingCtx); err != nil {
@@ -124,11 +123,6 @@ func sqliteDSN(cfg Config) (string, error) {
 	q.Set("_txlock", "immediate")
 	q.Set("_time_format", "sqlite")
 	return "file:" + path + "?" + q.Encode(), nil
-}
-
-// IsPostgres reports whether idb talks to PostgreSQL.
-func IsPostgres(idb bun.IDB) bool {
-	return idb.Dialect().Name() == dialect.PG
 }
 
 // Ping checks that the database answers; /readyz uses it.

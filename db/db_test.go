@@ -1,9 +1,13 @@
 package db_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"testing"
+
+	"github.com/rs/zerolog"
 
 	"github.com/uptrace/bun"
 
@@ -138,5 +142,19 @@ func TestQueries(t *testing.T) {
 				t.Fatalf("newest message: %v %v", ms, err)
 			}
 		})
+	}
+}
+
+// TestQueryLog checks that queries reach the request's logger, so a slow
+// page can be traced to its SQL by req_id.
+func TestQueryLog(t *testing.T) {
+	bdb := dbtest.New(t, dbtest.SQLite)
+	var buf bytes.Buffer
+	ctx := zerolog.New(&buf).Level(zerolog.DebugLevel).WithContext(context.Background())
+	if _, err := db.SelectLastSeq(ctx, bdb, "no-such-conversation"); !errors.Is(err, db.ErrNotFound) {
+		t.Fatalf("want ErrNotFound, got %v", err)
+	}
+	if !strings.Contains(buf.String(), `"message":"sql query"`) || !strings.Contains(buf.String(), "no-such-conversation") {
+		t.Fatalf("query not logged at debug: %q", buf.String())
 	}
 }

@@ -61,7 +61,7 @@ func SelectProfiles(ctx context.Context, idb bun.IDB, ids []string) (map[string]
 		return out, nil
 	}
 	var ps []*Profile
-	if err := idb.NewSelect().Model(&ps).Where("pr.id IN (?)", bun.In(ids)).Scan(ctx); err != nil {
+	if err := idb.NewSelect().Model(&ps).Where("pr.id IN (?)", bun.List(ids)).Scan(ctx); err != nil {
 		return nil, mapErr("select profiles", err)
 	}
 	for _, p := range ps {

@@ -19,27 +19,6 @@ import (
 const apiConversationFields = `id job { id title } client { id displayName avatarUrl } worker { id displayName avatarUrl }
   myRole otherParticipant { id } lastSeq unreadCount myLastReadSeq`
 
-type apiProfile struct {
-	ID          string  `json:"id"`
-	DisplayName string  `json:"displayName"`
-	AvatarURL   *string `json:"avatarUrl"`
-}
-
-type apiConversation struct {
-	ID  string `json:"id"`
-	Job struct {
-		ID    string `json:"id"`
-		Title string `json:"title"`
-	} `json:"job"`
-	Client           apiProfile  `json:"client"`
-	Worker           apiProfile  `json:"worker"`
-	MyRole           *string     `json:"myRole"`
-	OtherParticipant *apiProfile `json:"otherParticipant"`
-	LastSeq          int         `json:"lastSeq"`
-	UnreadCount      int         `json:"unreadCount"`
-	MyLastReadSeq    *int        `json:"myLastReadSeq"`
-}
-
 type apiPageInfo struct {
 	HasNextPage     bool    `json:"hasNextPage"`
 	HasPreviousPage bool    `json:"hasPreviousPage"`
@@ -66,8 +45,8 @@ func (p apiMessagePage) seqs() []int {
 
 type apiConversationPage struct {
 	Edges []struct {
-		Cursor string          `json:"cursor"`
-		Node   apiConversation `json:"node"`
+		Cursor string       `json:"cursor"`
+		Node   conversation `json:"node"`
 	} `json:"edges"`
 	PageInfo apiPageInfo `json:"pageInfo"`
 }
@@ -84,10 +63,10 @@ func (p apiConversationPage) ids() []string {
 const apiPageInfoFields = `pageInfo { hasNextPage hasPreviousPage startCursor endCursor }`
 
 // apiConversationAs reads conversation id as token's caller.
-func (e *env) apiConversationAs(tb testing.TB, token, id string) apiConversation {
+func (e *env) apiConversationAs(tb testing.TB, token, id string) conversation {
 	tb.Helper()
 	var out struct {
-		Conversation *apiConversation `json:"conversation"`
+		Conversation *conversation `json:"conversation"`
 	}
 	e.do(tb, token, `query($id: ID!) { conversation(id: $id) { `+apiConversationFields+` } }`, map[string]any{"id": id}).ok(tb, &out)
 	if out.Conversation == nil {
@@ -97,10 +76,10 @@ func (e *env) apiConversationAs(tb testing.TB, token, id string) apiConversation
 }
 
 // apiOpen has the job-service open (or reopen) a conversation with input.
-func (e *env) apiOpen(tb testing.TB, input map[string]any) apiConversation {
+func (e *env) apiOpen(tb testing.TB, input map[string]any) conversation {
 	tb.Helper()
 	var out struct {
-		Conv apiConversation `json:"createConversationForJob"`
+		Conv conversation `json:"createConversationForJob"`
 	}
 	e.do(tb, serviceToken(tb), `mutation($input: CreateConversationInput!) { createConversationForJob(input: $input) { `+apiConversationFields+` } }`,
 		map[string]any{"input": input}).ok(tb, &out)

@@ -415,7 +415,7 @@ func TestAPIServiceReadsAnyConversation(t *testing.T) {
 		e.sendText(t, ana, conv.ID, "hello")
 		var out struct {
 			Conversation struct {
-				apiConversation
+				conversation
 				Messages apiMessagePage `json:"messages"`
 			} `json:"conversation"`
 			Messages    apiMessagePage `json:"messages"`
@@ -428,7 +428,7 @@ func TestAPIServiceReadsAnyConversation(t *testing.T) {
 }`, map[string]any{"c": conv.ID}).ok(t, &out)
 		c := out.Conversation
 		if c.ID != conv.ID || c.LastSeq != 2 || c.MyRole != nil || c.OtherParticipant != nil || c.MyLastReadSeq != nil || c.UnreadCount != 0 {
-			t.Fatalf("service view of the conversation: %+v", c.apiConversation)
+			t.Fatalf("service view of the conversation: %+v", c.conversation)
 		}
 		if got := fmt.Sprint(c.Messages.seqs(), out.Messages.seqs()); got != "[1 2] [1 2]" {
 			t.Fatalf("service view of the history: %s", got)
@@ -501,7 +501,7 @@ func TestAPIWebsocketAuthentication(t *testing.T) {
 					t.Run(tc.name, func(t *testing.T) {
 						ws := e.apiDial(t, proto, tc.header, tc.init)
 						var last struct {
-							Conversation apiConversation `json:"conversation"`
+							Conversation conversation `json:"conversation"`
 						}
 						e.do(t, ana, `query($id: ID!) { conversation(id: $id) { lastSeq } }`, map[string]any{"id": conv.ID}).ok(t, &last)
 						sub := ws.subscribe(apiSubscription, map[string]any{"c": conv.ID, "after": last.Conversation.LastSeq})
@@ -535,10 +535,10 @@ func TestAPIValidation(t *testing.T) {
 		}
 		loc := func(lat, lng float64) map[string]any { return map[string]any{"latitude": lat, "longitude": lng} }
 		att := func(url string) map[string]any { return map[string]any{"url": url} }
-		profile := func(id, name string) map[string]any { return map[string]any{"id": id, "displayName": name} }
+		profileIn := func(id, name string) map[string]any { return map[string]any{"id": id, "displayName": name} }
 		open := func(fields map[string]any) map[string]any {
-			in := map[string]any{"jobId": "job-new", "jobTitle": "New job", "client": profile("ana", "Ana"),
-				"worker": profile("zoe", "Zoe"), "systemMessage": "Chat is now active."}
+			in := map[string]any{"jobId": "job-new", "jobTitle": "New job", "client": profileIn("ana", "Ana"),
+				"worker": profileIn("zoe", "Zoe"), "systemMessage": "Chat is now active."}
 			for k, v := range fields {
 				in[k] = v
 			}
@@ -601,9 +601,9 @@ func TestAPIValidation(t *testing.T) {
 			{"postSystemMessage blank key", svc, apiPostSystem, map[string]any{"c": conv.ID, "text": "hi", "key": ""}, "idempotencyKey"},
 			{"create blank jobTitle", svc, createConversation, open(map[string]any{"jobTitle": "  "}), "input.jobTitle"},
 			{"create blank jobId", svc, createConversation, open(map[string]any{"jobId": ""}), "input.jobId"},
-			{"create same client and worker", svc, createConversation, open(map[string]any{"worker": profile("ana", "Ana")}), "input.worker.id"},
-			{"create blank client displayName", svc, createConversation, open(map[string]any{"client": profile("ana", " ")}), "input.client.displayName"},
-			{"create blank worker displayName", svc, createConversation, open(map[string]any{"worker": profile("zoe", "")}), "input.worker.displayName"},
+			{"create same client and worker", svc, createConversation, open(map[string]any{"worker": profileIn("ana", "Ana")}), "input.worker.id"},
+			{"create blank client displayName", svc, createConversation, open(map[string]any{"client": profileIn("ana", " ")}), "input.client.displayName"},
+			{"create blank worker displayName", svc, createConversation, open(map[string]any{"worker": profileIn("zoe", "")}), "input.worker.displayName"},
 			{"create bad avatarUrl", svc, createConversation, open(map[string]any{"worker": map[string]any{"id": "zoe", "displayName": "Zoe", "avatarUrl": "javascript:alert(1)"}}), "input.worker.avatarUrl"},
 			{"create blank systemMessage", svc, createConversation, open(map[string]any{"systemMessage": ""}), "input.systemMessage"},
 		}
@@ -648,7 +648,7 @@ func TestAPIValidation(t *testing.T) {
 			// The profiles were not upserted either: zoe is unknown, and a
 			// user unknown to jobchat is described by their token.
 			var me struct {
-				Me apiProfile `json:"me"`
+				Me profile `json:"me"`
 			}
 			e.do(t, userToken(t, "zoe", "Token Zoe"), `{ me { id displayName } }`, nil).ok(t, &me)
 			if me.Me.DisplayName != "Token Zoe" {
@@ -899,10 +899,10 @@ func TestAPIMarkRead(t *testing.T) {
 		e.sendText(t, ana, conv.ID, "two")
 		e.sendText(t, ana, conv.ID, "three")
 
-		markRead := func(t *testing.T, token string, upTo any) apiConversation {
+		markRead := func(t *testing.T, token string, upTo any) conversation {
 			t.Helper()
 			var out struct {
-				MarkRead apiConversation `json:"markRead"`
+				MarkRead conversation `json:"markRead"`
 			}
 			e.do(t, token, `mutation($c: ID!, $up: Int) { markRead(conversationId: $c, upToSeq: $up) { `+apiConversationFields+` } }`,
 				map[string]any{"c": conv.ID, "up": upTo}).ok(t, &out)
@@ -922,7 +922,7 @@ func TestAPIMarkRead(t *testing.T) {
 			}
 			return strings.Join(parts, " ")
 		}
-		pointer := func(t *testing.T, c apiConversation, readSeq, unread int) {
+		pointer := func(t *testing.T, c conversation, readSeq, unread int) {
 			t.Helper()
 			if c.MyLastReadSeq == nil || *c.MyLastReadSeq != readSeq || c.UnreadCount != unread {
 				t.Fatalf("read pointer %v unread %d, want %d and %d", apiDeref(c.MyLastReadSeq), c.UnreadCount, readSeq, unread)

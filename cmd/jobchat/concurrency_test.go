@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +17,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/jobchat/jobchat/db/dbtest"
+	"github.com/jobchat/jobchat/internal/testsvc"
 )
 
 // The concurrency tests drive real servers from many goroutines. Helpers
@@ -732,24 +732,11 @@ func TestSlowSubscriberCatchesUp(t *testing.T) {
 	}
 }
 
-// concRedisURL is the Redis the cross-instance tests use. CI must run them.
-func concRedisURL(tb testing.TB) string {
-	tb.Helper()
-	u := os.Getenv("JOBCHAT_TEST_REDIS_URL")
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			tb.Fatal("CI=true but JOBCHAT_TEST_REDIS_URL is not set: the Redis fan-out tests must run in CI")
-		}
-		tb.Skip("JOBCHAT_TEST_REDIS_URL not set: skipping the cross-instance Redis fan-out test")
-	}
-	return u
-}
-
 // TestRedisFanOutAcrossInstances runs two instances on one database, both
 // fanning out through Redis: a subscriber on either instance must receive,
 // live and in order, what is sent through the other.
 func TestRedisFanOutAcrossInstances(t *testing.T) {
-	redisURL := concRedisURL(t)
+	redisURL := testsvc.RedisURL(t)
 	for _, dialect := range dbtest.Dialects(t) {
 		t.Run(dialect, func(t *testing.T) {
 			var b [6]byte

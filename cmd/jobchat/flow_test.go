@@ -11,25 +11,6 @@ const createConversation = `mutation($input: CreateConversationInput!) {
 
 const sendMessage = `mutation($input: SendMessageInput!) { sendMessage(input: $input) { ` + messageFields + ` } }`
 
-type conversation struct {
-	ID  string `json:"id"`
-	Job struct {
-		ID    string `json:"id"`
-		Title string `json:"title"`
-	} `json:"job"`
-	Client struct {
-		ID          string `json:"id"`
-		DisplayName string `json:"displayName"`
-	} `json:"client"`
-	Worker struct {
-		ID          string `json:"id"`
-		DisplayName string `json:"displayName"`
-	} `json:"worker"`
-	MyRole      *string `json:"myRole"`
-	LastSeq     int     `json:"lastSeq"`
-	UnreadCount int     `json:"unreadCount"`
-}
-
 // openJob has the job-service open a conversation for job between the
 // client and the worker.
 func (e *env) openJob(tb testing.TB, job, client, worker, system string) conversation {

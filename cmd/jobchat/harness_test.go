@@ -281,6 +281,28 @@ func (c *wsClient) subscribe(query string, vars map[string]any) string {
 	return id
 }
 
+// profile and conversation are what the tests read of those types.
+type profile struct {
+	ID          string  `json:"id"`
+	DisplayName string  `json:"displayName"`
+	AvatarURL   *string `json:"avatarUrl"`
+}
+
+type conversation struct {
+	ID  string `json:"id"`
+	Job struct {
+		ID    string `json:"id"`
+		Title string `json:"title"`
+	} `json:"job"`
+	Client           profile  `json:"client"`
+	Worker           profile  `json:"worker"`
+	MyRole           *string  `json:"myRole"`
+	OtherParticipant *profile `json:"otherParticipant"`
+	LastSeq          int      `json:"lastSeq"`
+	UnreadCount      int      `json:"unreadCount"`
+	MyLastReadSeq    *int     `json:"myLastReadSeq"`
+}
+
 // message is the Message fields the tests read.
 type message struct {
 	ID              string  `json:"id"`

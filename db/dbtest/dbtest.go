@@ -1,7 +1,7 @@
 // Package dbtest gives tests a migrated database of their own: SQLite in a
 // temporary directory always, and PostgreSQL, in a schema made for the test,
 // when JOBCHAT_TEST_POSTGRES_URL is set. With CI=true a missing PostgreSQL is
-// a failure, never a skip. It imports db and migrations only.
+// a failure, never a skip. It imports db, migrations and internal/testsvc.
 package dbtest
 
 import (
@@ -15,6 +15,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/jobchat/jobchat/db"
+	"github.com/jobchat/jobchat/internal/testsvc"
 	"github.com/jobchat/jobchat/migrations"
 )
 
@@ -24,20 +25,17 @@ const (
 	Postgres = "postgres"
 )
 
-// PostgresURLEnv names the variable that turns on the PostgreSQL runs.
-const PostgresURLEnv = "JOBCHAT_TEST_POSTGRES_URL"
-
 // Dialects lists the dialects this run must cover: SQLite always, and
 // PostgreSQL when it is configured. Under CI it must be.
 func Dialects(tb testing.TB) []string {
 	tb.Helper()
-	if os.Getenv(PostgresURLEnv) != "" {
+	if os.Getenv(testsvc.PostgresURLEnv) != "" {
 		return []string{SQLite, Postgres}
 	}
-	if os.Getenv("CI") == "true" {
-		tb.Fatalf("CI=true but %s is not set: the PostgreSQL suite must run in CI", PostgresURLEnv)
+	if testsvc.InCI() {
+		tb.Fatalf("CI=true but %s is not set: the PostgreSQL suite must run in CI", testsvc.PostgresURLEnv)
 	}
-	tb.Logf("%s not set: running on SQLite only", PostgresURLEnv)
+	tb.Logf("%s not set: running on SQLite only", testsvc.PostgresURLEnv)
 	return []string{SQLite}
 }
 
@@ -74,13 +72,7 @@ func New(tb testing.TB, dialect string) *bun.DB {
 // whose connections use it; a schema is much cheaper than a database.
 func postgresSchema(tb testing.TB) string {
 	tb.Helper()
-	base := os.Getenv(PostgresURLEnv)
-	if base == "" {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("CI=true but %s is not set", PostgresURLEnv)
-		}
-		tb.Skipf("%s not set", PostgresURLEnv)
-	}
+	base := testsvc.PostgresURL(tb)
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	schema := "t_" + hex.EncodeToString(b[:])
@@ -100,7 +92,7 @@ func postgresSchema(tb testing.TB) string {
 
 	u, err := url.Parse(base)
 	if err != nil {
-		tb.Fatalf("dbtest: parse %s: %v", PostgresURLEnv, err)
+		tb.Fatalf("dbtest: parse %s: %v", testsvc.PostgresURLEnv, err)
 	}
 	q := u.Query()
 	q.Set("search_path", schema)

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"io"
 	"net"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/jobchat/jobchat/internal/broadcast"
+	"github.com/jobchat/jobchat/internal/testsvc"
 )
 
 // wait bounds every liveness wait; the tests never assert on speed.
@@ -42,7 +42,7 @@ func backends() []backend {
 		},
 		{
 			name:    "redis",
-			require: func(tb testing.TB) { tb.Helper(); requireRedis(tb) },
+			require: func(tb testing.TB) { tb.Helper(); testsvc.RedisURL(tb) },
 			newBroker: func(tb testing.TB) (*countingBroker, func(string) int) {
 				tb.Helper()
 				client := newRedisClient(tb, 0)
@@ -56,25 +56,11 @@ func backends() []backend {
 	}
 }
 
-// requireRedis returns the test Redis URL. Outside CI a missing URL skips
-// the test; in CI it fails it, so that Redis coverage cannot silently vanish.
-func requireRedis(tb testing.TB) string {
-	tb.Helper()
-	url := os.Getenv("JOBCHAT_TEST_REDIS_URL")
-	if url == "" {
-		if os.Getenv("CI") == "true" {
-			tb.Fatal("JOBCHAT_TEST_REDIS_URL is not set; CI must run the Redis tests")
-		}
-		tb.Skip("JOBCHAT_TEST_REDIS_URL is not set; skipping Redis tests")
-	}
-	return url
-}
-
 // newRedisClient connects to the test Redis, with the given RESP protocol
 // version (0 for the client's default), and closes the client at cleanup.
 func newRedisClient(tb testing.TB, protocol int) *redis.Client {
 	tb.Helper()
-	opt, err := redis.ParseURL(requireRedis(tb))
+	opt, err := redis.ParseURL(testsvc.RedisURL(tb))
 	if err != nil {
 		tb.Fatalf("parse JOBCHAT_TEST_REDIS_URL: %v", err)
 	}
@@ -95,7 +81,7 @@ func newRedisClient(tb testing.TB, protocol int) *redis.Client {
 // through p.
 func newProxiedRedisClient(tb testing.TB, p *proxy) *redis.Client {
 	tb.Helper()
-	opt, err := redis.ParseURL(requireRedis(tb))
+	opt, err := redis.ParseURL(testsvc.RedisURL(tb))
 	if err != nil {
 		tb.Fatalf("parse JOBCHAT_TEST_REDIS_URL: %v", err)
 	}
@@ -120,7 +106,7 @@ type proxy struct {
 // newProxy starts a proxy to the test Redis and stops it at cleanup.
 func newProxy(tb testing.TB, delay time.Duration) *proxy {
 	tb.Helper()
-	opt, err := redis.ParseURL(requireRedis(tb))
+	opt, err := redis.ParseURL(testsvc.RedisURL(tb))
 	if err != nil {
 		tb.Fatalf("parse JOBCHAT_TEST_REDIS_URL: %v", err)
 	}

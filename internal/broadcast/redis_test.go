@@ -14,12 +14,13 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/jobchat/jobchat/internal/broadcast"
+	"github.com/jobchat/jobchat/internal/testsvc"
 )
 
 // TestRedisCrossInstance runs two hubs, as two server instances would, on
 // separate connections to one Redis with a shared prefix.
 func TestRedisCrossInstance(t *testing.T) {
-	requireRedis(t)
+	testsvc.RedisURL(t)
 	prefix := uniquePrefix(t)
 	a := newHub(t, broadcast.NewRedisBroker(newRedisClient(t, 0), prefix), broadcast.Config{})
 	b := newHub(t, broadcast.NewRedisBroker(newRedisClient(t, 0), prefix), broadcast.Config{})
@@ -59,7 +60,7 @@ func TestRedisCrossInstance(t *testing.T) {
 // behind a slow link, so a Subscribe that returned before Redis processed
 // SUBSCRIBE would let the publish overtake it and lose the payload.
 func TestRedisSubscribeWaitsForConfirmation(t *testing.T) {
-	requireRedis(t)
+	testsvc.RedisURL(t)
 	prefix := uniquePrefix(t)
 	slow := newProxy(t, 50*time.Millisecond)
 	far := newHub(t, broadcast.NewRedisBroker(newProxiedRedisClient(t, slow), prefix), broadcast.Config{})
@@ -79,7 +80,7 @@ func TestRedisSubscribeWaitsForConfirmation(t *testing.T) {
 // return once go-redis has reconnected and resubscribed, not hang waiting
 // for a reply that will never come.
 func TestRedisSubscribeSurvivesLostConfirmation(t *testing.T) {
-	requireRedis(t)
+	testsvc.RedisURL(t)
 	prefix := uniquePrefix(t)
 	p := newProxy(t, 0)
 	far := newHub(t, broadcast.NewRedisBroker(newProxiedRedisClient(t, p), prefix), broadcast.Config{})
@@ -118,7 +119,7 @@ func TestRedisSubscribeSurvivesLostConfirmation(t *testing.T) {
 // reconnected and resubscribed. Payloads sent during the outage may be lost,
 // so the test keeps publishing until one arrives.
 func TestRedisReconnect(t *testing.T) {
-	opt, err := redis.ParseURL(requireRedis(t))
+	opt, err := redis.ParseURL(testsvc.RedisURL(t))
 	if err != nil {
 		t.Fatalf("parse JOBCHAT_TEST_REDIS_URL: %v", err)
 	}
@@ -177,7 +178,7 @@ func TestRedisReconnect(t *testing.T) {
 // TestRedisBrokerProtocols covers both wire protocols, whose replies to the
 // confirming PING differ in shape.
 func TestRedisBrokerProtocols(t *testing.T) {
-	requireRedis(t)
+	testsvc.RedisURL(t)
 	for _, protocol := range []int{2, 3} {
 		t.Run(fmt.Sprintf("RESP%d", protocol), func(t *testing.T) {
 			client := newRedisClient(t, protocol)
@@ -198,7 +199,7 @@ func TestRedisBrokerProtocols(t *testing.T) {
 // TestRedisBroker uses the broker directly, with plain PUBLISH from outside,
 // to pin down the channel naming the deployment relies on.
 func TestRedisBroker(t *testing.T) {
-	requireRedis(t)
+	testsvc.RedisURL(t)
 	ctx := context.Background()
 
 	t.Run("topic is the channel without the prefix", func(t *testing.T) {

@@ -23,11 +23,11 @@ func MarshalTime(t time.Time) graphql.Marshaler {
 func UnmarshalTime(v any) (time.Time, error) {
 	s, ok := v.(string)
 	if !ok {
-		return time.Time{}, fmt.Errorf("Time must be an RFC 3339 string, got %T", v)
+		return time.Time{}, fmt.Errorf("time must be an RFC 3339 string, got %T", v)
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("Time must be an RFC 3339 string such as 2026-01-15T10:30:00Z, got %q", s)
+		return time.Time{}, fmt.Errorf("time must be an RFC 3339 string such as 2026-01-15T10:30:00Z, got %q", s)
 	}
 	return t.UTC(), nil
 }

@@ -131,6 +131,8 @@ func (r *mutationResolver) CreateConversationForJob(ctx context.Context, input m
 	if err != nil {
 		return nil, fmt.Errorf("create conversation for job: %w", err)
 	}
+	// The profiles may have changed: broadcasts must not carry old ones.
+	r.senders.forget(input.Client.ID, input.Worker.ID)
 	if posted != nil {
 		r.publish(ctx, posted)
 	}

@@ -3,7 +3,8 @@
 // messageAdded stream. errors.go is the one place that turns errors into
 // GraphQL errors.
 //
-// It may import graph, graph/model, db, internal/auth and internal/broadcast.
+// It may import graph, graph/model, db, internal/auth, internal/broadcast,
+// internal/scalar and internal/stream.
 package resolvers
 
 import (
@@ -25,10 +26,13 @@ type Config struct {
 
 // Resolver is the root resolver; gqlgen's generated code calls its methods.
 type Resolver struct {
-	db    *bun.DB
-	hub   *broadcast.Hub
-	cfg   Config
-	sends *sendLimiter
+	db      *bun.DB
+	hub     *broadcast.Hub
+	cfg     Config
+	sends   *sendLimiter
+	feeds   *feeds
+	plans   plans
+	senders senderCache
 }
 
 // New returns a Resolver that stores in bdb and fans messages out via hub.
@@ -36,7 +40,9 @@ func New(bdb *bun.DB, hub *broadcast.Hub, cfg Config) *Resolver {
 	if cfg.MaxMessageChars <= 0 {
 		cfg.MaxMessageChars = 4000
 	}
-	return &Resolver{db: bdb, hub: hub, cfg: cfg, sends: newSendLimiter(cfg.SendRate, cfg.SendBurst)}
+	r := &Resolver{db: bdb, hub: hub, cfg: cfg, sends: newSendLimiter(cfg.SendRate, cfg.SendBurst)}
+	r.feeds = &feeds{r: r, byConv: make(map[string]*feed)}
+	return r
 }
 
 // Schema returns the executable schema served by r.

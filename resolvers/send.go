@@ -194,7 +194,16 @@ func (r *Resolver) openConversation(ctx context.Context, in model.CreateConversa
 // subscribers fill gaps from the database when the next one arrives, and
 // clients resume with afterSeq; so it is logged, not returned.
 func (r *Resolver) publish(ctx context.Context, m *db.Message) {
-	payload, err := json.Marshal(m)
+	ev := event{Message: m}
+	if m.SenderID != nil {
+		s, err := r.senders.get(ctx, r, *m.SenderID)
+		if err != nil {
+			// Subscribers then see sender: null for this one message.
+			zerolog.Ctx(ctx).Warn().Err(err).Str("sender_id", *m.SenderID).Msg("broadcast without the sender's profile")
+		}
+		ev.Sender = s
+	}
+	payload, err := json.Marshal(ev)
 	if err == nil {
 		// The message is committed: publish it even if the sender has gone,
 		// but never hold the mutation's answer hostage to a stuck broker.

@@ -649,11 +649,11 @@ func TestLiveOrderUnderConcurrentSends(t *testing.T) {
 	})
 }
 
-// TestSlowSubscriberCatchesUp makes a subscriber lag far beyond its hub
-// buffer (one message) by not reading its socket while large messages are
-// sent: once the socket's buffers are full the stream blocks and the hub
-// cuts its subscription off. The stream must resubscribe and catch up from
-// the database, so that the client still gets every message once, in order.
+// TestSlowSubscriberCatchesUp makes a subscriber lag by not reading its
+// socket while large messages are sent: once the socket's buffers and its
+// send queue are full, the pushed subscription stops taking live messages
+// and must catch up from the database when the client reads again, so that
+// the client still gets every message once, in order.
 func TestSlowSubscriberCatchesUp(t *testing.T) {
 	const (
 		textChars = 64000 // big messages fill the TCP buffers sooner
@@ -680,12 +680,12 @@ func TestSlowSubscriberCatchesUp(t *testing.T) {
 			if m := ws.nextMessage(id); m.Seq != 1 {
 				t.Fatalf("first message has seq %d", m.Seq)
 			}
-			if d := e.app.hub.Stats().Dropped; d != 0 {
-				t.Fatalf("hub dropped %d subscribers before the stall", d)
+			if n := e.app.resolver.FeedStats().Resyncs; n != 0 {
+				t.Fatalf("%d resyncs before the stall", n)
 			}
 
-			// Ben stops reading; Ana sends until the hub has cut Ben's
-			// subscription off for lagging, then a few more.
+			// Ben stops reading; Ana sends until Ben's subscription has
+			// fallen behind, then a few more.
 			sent := 0
 			send := func() {
 				t.Helper()
@@ -695,9 +695,9 @@ func TestSlowSubscriberCatchesUp(t *testing.T) {
 				}
 				sent++
 			}
-			for e.app.hub.Stats().Dropped == 0 {
+			for e.app.resolver.FeedStats().Resyncs == 0 {
 				if sent == maxSends {
-					t.Fatalf("the hub never cut the stalled subscriber off after %d messages of %d chars: TCP buffers absorb them all", sent, textChars)
+					t.Fatalf("the stalled subscriber never fell behind after %d messages of %d chars: TCP buffers absorb them all", sent, textChars)
 				}
 				send()
 			}
@@ -705,7 +705,7 @@ func TestSlowSubscriberCatchesUp(t *testing.T) {
 			for range afterCut {
 				send()
 			}
-			t.Logf("subscription cut off after %d messages; %d cut-offs in all while stalled", cutAt, e.app.hub.Stats().Dropped)
+			t.Logf("subscription fell behind after %d messages; %d resyncs in all while stalled", cutAt, e.app.resolver.FeedStats().Resyncs)
 
 			// Ben reads again: everything, in order, then live messages.
 			var got []message

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/jobchat/jobchat/internal/wsgql"
 	"github.com/mattn/go-isatty"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
@@ -139,6 +139,7 @@ func newApp(ctx context.Context, cfg config.Config, log zerolog.Logger) (*app, e
 		Log:             log,
 		Authenticate:    func(next http.Handler) http.Handler { return verifier.Middleware(logCaller(next)) },
 		WebsocketInit:   logCallerInit(verifier.WebsocketInit),
+		Pusher:          a.resolver,
 		ErrorPresenter:  resolvers.ErrorPresenter,
 		Extensions:      []graphql.HandlerExtension{resolvers.CacheExtension{}},
 		Ready:           func(ctx context.Context) error { return db.Ping(ctx, a.db) },
@@ -149,7 +150,16 @@ func newApp(ctx context.Context, cfg config.Config, log zerolog.Logger) (*app, e
 		ComplexityLimit: cfg.MaxComplexity,
 		MaxFrameBytes:   cfg.MaxFrameBytes,
 		WriteTimeout:    cfg.WSWriteTimeout,
+		MaxOperations:   cfg.WSMaxOps,
+		SendQueue:       cfg.WSSendQueue,
 		Playground:      cfg.Playground,
+		SSE: server.SSEConfig{
+			KeepAlive:    cfg.SSEKeepAlive,
+			MaxPerCaller: cfg.SSEMaxPerCaller,
+			MaxStreams:   cfg.SSEMaxStreams,
+			Caller:       streamCaller,
+			Expired:      fmt.Errorf("%w: token expired", auth.ErrUnauthenticated),
+		},
 	})
 	ok = true
 	return a, nil
@@ -260,19 +270,33 @@ func withCallerLog(ctx context.Context) context.Context {
 	return l.WithContext(ctx)
 }
 
+// streamCaller tells the SSE transport whose stream a request opens, for
+// the per-caller cap, and when its token expires, which ends the stream.
+// Services and users live in different id spaces, hence the prefix.
+func streamCaller(ctx context.Context) (string, time.Time) {
+	c, err := auth.CallerFrom(ctx)
+	if err != nil {
+		return "", time.Time{}
+	}
+	if c.Service {
+		return "service:" + c.ID, c.ExpiresAt
+	}
+	return "user:" + c.ID, c.ExpiresAt
+}
+
 func logCaller(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, r.WithContext(withCallerLog(r.Context())))
 	})
 }
 
-func logCallerInit(init transport.WebsocketInitFunc) transport.WebsocketInitFunc {
-	return func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-		ctx, ack, err := init(ctx, p)
+func logCallerInit(init wsgql.InitFunc) wsgql.InitFunc {
+	return func(ctx context.Context, p map[string]any) (context.Context, error) {
+		ctx, err := init(ctx, p)
 		if err != nil {
 			zerolog.Ctx(ctx).Info().Err(err).Msg("websocket authentication refused")
-			return ctx, ack, err
+			return ctx, err
 		}
-		return withCallerLog(ctx), ack, nil
+		return withCallerLog(ctx), nil
 	}
 }

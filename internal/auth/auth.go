@@ -2,8 +2,7 @@
 // caller in the request context: users, whose `sub` is their profile id, and
 // services such as the job-service, whose tokens say `"role": "service"`.
 //
-// It may import the JWT library, gqlgen's transport package (for the
-// websocket init hook) and the standard library.
+// It may import the JWT library and the standard library.
 package auth
 
 import (
@@ -18,7 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -188,22 +186,40 @@ func (v *Verifier) Middleware(next http.Handler) http.Handler {
 // it open, and operations that need a caller fail one by one. The socket's
 // context ends when the token expires, which closes the socket, so that a
 // client reconnects with a fresh token instead of living on a stale one.
-func (v *Verifier) WebsocketInit(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-	if header := payload.Authorization(); header != "" {
+func (v *Verifier) WebsocketInit(ctx context.Context, payload map[string]any) (context.Context, error) {
+	if header := initAuthorization(payload); header != "" {
 		c, _, err := v.VerifyHeader(header)
 		if err != nil {
-			return transport.WithWebsocketCloseCode(ctx, 4403), nil, err
+			return ctx, err
 		}
 		ctx = WithCaller(ctx, c)
 	} else if _, err := CallerFrom(ctx); err != nil && ctx.Value(failureKey) != nil {
-		return transport.WithWebsocketCloseCode(ctx, 4403), nil, err
+		return ctx, err
 	}
 	if c, err := CallerFrom(ctx); err == nil && !c.ExpiresAt.IsZero() {
 		expiring, cancel := context.WithDeadline(ctx, c.ExpiresAt)
 		context.AfterFunc(expiring, cancel)
-		ctx = transport.AppendCloseReason(expiring, "token expired")
+		ctx = expiring
 	}
-	return ctx, nil, nil
+	return ctx, nil
+}
+
+// initAuthorization finds the credentials in a connection_init payload.
+// Clients disagree on the key's case, and some nest it under "headers".
+func initAuthorization(payload map[string]any) string {
+	for _, m := range []map[string]any{payload, nested(payload, "headers")} {
+		for _, k := range []string{"authorization", "Authorization"} {
+			if s, ok := m[k].(string); ok && s != "" {
+				return s
+			}
+		}
+	}
+	return ""
+}
+
+func nested(m map[string]any, key string) map[string]any {
+	n, _ := m[key].(map[string]any)
+	return n
 }
 
 // secretFile is where a server without a configured secret keeps the one it

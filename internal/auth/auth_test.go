@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -114,7 +113,7 @@ func TestWebsocketInit(t *testing.T) {
 
 	t.Run("payload token", func(t *testing.T) {
 		for _, key := range []string{"authorization", "Authorization"} {
-			ctx, _, err := v.WebsocketInit(context.Background(), transport.InitPayload{key: "Bearer " + tok})
+			ctx, err := v.WebsocketInit(context.Background(), map[string]any{key: "Bearer " + tok})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -128,25 +127,25 @@ func TestWebsocketInit(t *testing.T) {
 	})
 	t.Run("payload wins over header", func(t *testing.T) {
 		ctx := WithCaller(context.Background(), Caller{ID: "u2"})
-		ctx, _, err := v.WebsocketInit(ctx, transport.InitPayload{"authorization": "Bearer " + tok})
+		ctx, err := v.WebsocketInit(ctx, map[string]any{"authorization": "Bearer " + tok})
 		if c, _ := CallerFrom(ctx); err != nil || c.ID != "u1" {
 			t.Fatalf("got %+v %v", c, err)
 		}
 	})
 	t.Run("header only", func(t *testing.T) {
 		ctx := WithCaller(context.Background(), Caller{ID: "u2", ExpiresAt: time.Now().Add(time.Hour)})
-		ctx, _, err := v.WebsocketInit(ctx, transport.InitPayload{})
+		ctx, err := v.WebsocketInit(ctx, map[string]any{})
 		if c, _ := CallerFrom(ctx); err != nil || c.ID != "u2" {
 			t.Fatalf("got %+v %v", c, err)
 		}
 	})
 	t.Run("bad payload token refuses", func(t *testing.T) {
-		if _, _, err := v.WebsocketInit(context.Background(), transport.InitPayload{"authorization": "Bearer x" + other}); !errors.Is(err, ErrUnauthenticated) {
+		if _, err := v.WebsocketInit(context.Background(), map[string]any{"authorization": "Bearer x" + other}); !errors.Is(err, ErrUnauthenticated) {
 			t.Fatalf("want ErrUnauthenticated, got %v", err)
 		}
 	})
 	t.Run("no token opens anonymously", func(t *testing.T) {
-		ctx, _, err := v.WebsocketInit(context.Background(), transport.InitPayload{})
+		ctx, err := v.WebsocketInit(context.Background(), map[string]any{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -157,7 +156,7 @@ func TestWebsocketInit(t *testing.T) {
 	t.Run("expiry ends the context", func(t *testing.T) {
 		short, _ := Issue(secret, Caller{ID: "u1"}, 50*time.Millisecond)
 		// Leeway lets a just-expired token in, so verify before it expires.
-		ctx, _, err := v.WebsocketInit(context.Background(), transport.InitPayload{"authorization": "Bearer " + short})
+		ctx, err := v.WebsocketInit(context.Background(), map[string]any{"authorization": "Bearer " + short})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -113,6 +113,23 @@ func (h *Hub) Publish(ctx context.Context, topic string, payload []byte) error {
 // subscription is active, so anything published after it returns is
 // received (within the broker's at-most-once guarantee).
 func (h *Hub) Subscribe(ctx context.Context, topic string) (*Subscription, error) {
+	return h.subscribe(ctx, topic, nil)
+}
+
+// SubscribeFunc is Subscribe for a subscriber that takes payloads in a
+// callback instead of a channel: fn runs on the broker's receiving path, in
+// the order payloads arrive, so it must not block; it is never cut off. fn
+// may still run once or twice after Close returns. A topic with many
+// subscribers is best served by one SubscribeFunc that fans out itself, so
+// that the work per payload (decoding it, say) is done once.
+func (h *Hub) SubscribeFunc(ctx context.Context, topic string, fn func(payload []byte)) (*Subscription, error) {
+	if fn == nil {
+		return nil, fmt.Errorf("subscribe to %q: nil func", topic)
+	}
+	return h.subscribe(ctx, topic, fn)
+}
+
+func (h *Hub) subscribe(ctx context.Context, topic string, fn func([]byte)) (*Subscription, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("subscribe to %q: %w", topic, err)
 	}
@@ -182,10 +199,9 @@ func (h *Hub) Subscribe(ctx context.Context, topic string) (*Subscription, error
 	if h.closed {
 		return nil, ErrHubClosed
 	}
-	s := &Subscription{
-		hub:   h,
-		topic: t,
-		ch:    make(chan []byte, h.bufferSize),
+	s := &Subscription{hub: h, topic: t, fn: fn}
+	if fn == nil {
+		s.ch = make(chan []byte, h.bufferSize)
 	}
 	t.subs[s] = struct{}{}
 	return s, nil
@@ -235,6 +251,14 @@ func (h *Hub) Close() error {
 // deliver is the broker's handler. It runs on the broker's receiving path
 // (for MemoryBroker, the publisher's goroutine), so it must not block.
 func (h *Hub) deliver(topic string, payload []byte) {
+	var fns []func([]byte)
+	defer func() {
+		// Outside the lock: callbacks do real work (decoding, encoding,
+		// queueing to sockets), and other topics must not wait for it.
+		for _, fn := range fns {
+			fn(payload)
+		}
+	}()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -246,6 +270,11 @@ func (h *Hub) deliver(topic string, payload []byte) {
 	}
 	cut := false
 	for s := range t.subs {
+		if s.fn != nil {
+			fns = append(fns, s.fn)
+			h.delivered++
+			continue
+		}
 		select {
 		case s.ch <- payload:
 			h.delivered++
@@ -267,7 +296,9 @@ func (h *Hub) end(s *Subscription, err error) {
 	delete(s.topic.subs, s)
 	s.ended = true
 	s.err = err
-	close(s.ch)
+	if s.ch != nil {
+		close(s.ch)
+	}
 }
 
 // forget drops t from the map if nothing refers to it and the broker is not
@@ -320,14 +351,15 @@ func (h *Hub) release(t *topicState) {
 type Subscription struct {
 	hub   *Hub
 	topic *topicState
-	ch    chan []byte
+	ch    chan []byte  // nil for SubscribeFunc
+	fn    func([]byte) // nil for Subscribe
 
 	// Guarded by hub.mu.
 	ended bool
 	err   error
 }
 
-// C returns the channel of payloads. Payloads are shared with the topic's
+// C returns the channel of payloads (nil for SubscribeFunc). Payloads are shared with the topic's
 // other subscribers and must not be modified. The channel is closed exactly
 // once, when the subscription ends; Err then says why.
 func (s *Subscription) C() <-chan []byte {

@@ -37,7 +37,12 @@ type Config struct {
 	WSKeepAlive     time.Duration
 	WSInitTimeout   time.Duration
 	WSWriteTimeout  time.Duration
+	WSMaxOps        int
+	WSSendQueue     int
 	SubscriberBuf   int
+	SSEKeepAlive    time.Duration
+	SSEMaxPerCaller int
+	SSEMaxStreams   int
 	ShutdownTimeout time.Duration
 	Demo            bool
 }
@@ -72,7 +77,12 @@ func Fields() []Field {
 		{"ws-keepalive", "JOBCHAT_WS_KEEPALIVE", "15s", "interval of WebSocket keep-alive pings", durationSetter(func(c *Config) *time.Duration { return &c.WSKeepAlive })},
 		{"ws-init-timeout", "JOBCHAT_WS_INIT_TIMEOUT", "10s", "how long a socket may wait before connection_init", durationSetter(func(c *Config) *time.Duration { return &c.WSInitTimeout })},
 		{"ws-write-timeout", "JOBCHAT_WS_WRITE_TIMEOUT", "10s", "write deadline per WebSocket message; a client slower than that is cut off", durationSetter(func(c *Config) *time.Duration { return &c.WSWriteTimeout })},
+		{"ws-max-operations", "JOBCHAT_WS_MAX_OPERATIONS", "100", "operations one WebSocket may run at once; the extra one gets a RATE_LIMITED error", intSetter(func(c *Config) *int { return &c.WSMaxOps })},
+		{"ws-send-queue", "JOBCHAT_WS_SEND_QUEUE", "1024", "frames that may wait for a slow WebSocket client; when full, its operations wait up to the write timeout, then it is closed with 1008", intSetter(func(c *Config) *int { return &c.WSSendQueue })},
 		{"subscriber-buffer", "JOBCHAT_SUBSCRIBER_BUFFER", "256", "messages a subscription may lag before it is resynchronised from the database", intSetter(func(c *Config) *int { return &c.SubscriberBuf })},
+		{"sse-keepalive", "JOBCHAT_SSE_KEEPALIVE", "15s", "how long a Server-Sent Events stream may stay silent before a keep-alive comment", durationSetter(func(c *Config) *time.Duration { return &c.SSEKeepAlive })},
+		{"sse-max-per-caller", "JOBCHAT_SSE_MAX_PER_CALLER", "16", "Server-Sent Events streams one caller may hold open at once; more get 429", intSetter(func(c *Config) *int { return &c.SSEMaxPerCaller })},
+		{"sse-max-streams", "JOBCHAT_SSE_MAX_STREAMS", "10000", "Server-Sent Events streams the instance holds open at once; more get 429", intSetter(func(c *Config) *int { return &c.SSEMaxStreams })},
 		{"shutdown-timeout", "JOBCHAT_SHUTDOWN_TIMEOUT", "15s", "how long a graceful shutdown waits for requests in flight", durationSetter(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 	}
 }
@@ -137,8 +147,14 @@ func (c *Config) validate() error {
 	if c.MaxBodyBytes <= 0 || c.MaxFrameBytes <= 0 {
 		errs = append(errs, errors.New("JOBCHAT_MAX_BODY_BYTES and JOBCHAT_MAX_FRAME_BYTES must be positive"))
 	}
+	if c.WSMaxOps <= 0 || c.WSSendQueue <= 0 {
+		errs = append(errs, errors.New("JOBCHAT_WS_MAX_OPERATIONS and JOBCHAT_WS_SEND_QUEUE must be positive"))
+	}
 	if c.SubscriberBuf <= 0 {
 		errs = append(errs, errors.New("JOBCHAT_SUBSCRIBER_BUFFER must be positive"))
+	}
+	if c.SSEMaxPerCaller <= 0 || c.SSEMaxStreams <= 0 {
+		errs = append(errs, errors.New("JOBCHAT_SSE_MAX_PER_CALLER and JOBCHAT_SSE_MAX_STREAMS must be positive"))
 	}
 	return errors.Join(errs...)
 }

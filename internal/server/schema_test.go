@@ -49,6 +49,7 @@ func newTestSchema() *testSchema {
 			}
 			type Subscription {
 				ticks: Int!
+				blobs: String!
 			}
 		`}),
 	}
@@ -78,7 +79,11 @@ func (s *testSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		n := s.mutations.Add(1)
 		return graphql.OneShot(&graphql.Response{Data: fmt.Appendf(nil, `{"bump":%d}`, n)})
 	case ast.Subscription:
-		return s.ticks(graphql.CollectFields(opCtx, opCtx.Operation.SelectionSet, []string{"Subscription"}))
+		fields := graphql.CollectFields(opCtx, opCtx.Operation.SelectionSet, []string{"Subscription"})
+		if len(fields) > 0 && fields[0].Name == "blobs" {
+			return blobs()
+		}
+		return s.ticks(fields)
 	default:
 		return graphql.OneShot(graphql.ErrorResponse(ctx, "unsupported operation"))
 	}
@@ -136,6 +141,19 @@ func (s *testSchema) ticks(fields []graphql.CollectedField) graphql.ResponseHand
 		n++
 		b, _ := json.Marshal(map[string]int{alias: n})
 		return &graphql.Response{Data: b}
+	}
+}
+
+// blobs sends 32 KiB strings as fast as the consumer takes them, to fill a
+// socket that is not being read.
+func blobs() graphql.ResponseHandler {
+	data := []byte(`{"blobs":"` + strings.Repeat("x", 32<<10) + `"}`)
+	return func(ctx context.Context) *graphql.Response {
+		if ctx.Err() != nil {
+			return nil
+		}
+		time.Sleep(time.Millisecond)
+		return &graphql.Response{Data: data}
 	}
 }
 

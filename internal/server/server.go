@@ -1,14 +1,16 @@
 // Package server turns jobchat's executable GraphQL schema into the process's
-// HTTP handler: the GraphQL transports on /query (GET, POST, OPTIONS and
-// websockets through a gorilla/websocket adapter), the optional GraphiQL
-// playground on /, the /healthz and /readyz probes, request ids and access
-// logging.
+// HTTP handler: the GraphQL transports on /query (GET and POST after the
+// GraphQL-over-HTTP spec, Server-Sent Events, and websockets through
+// jobchat's own transport, package wsgql), the GraphiQL playground on /
+// (package playground), the /healthz and /readyz probes, request ids and
+// access logging.
 //
 // It knows nothing of jobchat's domain. It may import gqlgen's graphql,
-// handler and playground packages (and gqlparser's ast, for the query cache
-// type), gorilla/websocket, zerolog, google/uuid and the standard library;
-// never jobchat's resolvers, db or graph packages, which reach it only as a
-// graphql.ExecutableSchema and the callbacks in Config.
+// handler and executor-facing packages (and gqlparser), gorilla/websocket,
+// zerolog, google/uuid, jobchat's wsgql, stream and playground packages and
+// the standard library; never jobchat's resolvers, db or graph packages,
+// which reach it only as a graphql.ExecutableSchema and the callbacks in
+// Config.
 package server
 
 import (
@@ -26,9 +28,12 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/rs/zerolog"
 	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/jobchat/jobchat/internal/server/playground"
+	"github.com/jobchat/jobchat/internal/stream"
+	"github.com/jobchat/jobchat/internal/wsgql"
 )
 
 // Config configures New. Its zero value, apart from Schema, gives the defaults
@@ -42,10 +47,9 @@ type Config struct {
 	// Authenticate wraps the GraphQL endpoint (HTTP requests and the websocket
 	// upgrade request) to put the caller in the request context. May be nil.
 	Authenticate func(http.Handler) http.Handler
-	// WebsocketInit authenticates connection_init payloads. May be nil. To
-	// close with a specific code on failure, return a context made with
-	// transport.WithWebsocketCloseCode along with the error.
-	WebsocketInit transport.WebsocketInitFunc
+	// WebsocketInit authenticates connection_init payloads. May be nil. A
+	// refusal closes the socket with 4403.
+	WebsocketInit wsgql.InitFunc
 	// ErrorPresenter turns resolver errors into GraphQL errors. May be nil,
 	// for gqlgen's default.
 	ErrorPresenter graphql.ErrorPresenterFunc
@@ -76,11 +80,24 @@ type Config struct {
 	MaxFrameBytes int64
 	// WriteTimeout bounds each websocket write. Zero means 10s.
 	WriteTimeout time.Duration
+	// MaxOperations caps the operations running at once on one websocket.
+	// Zero means 100.
+	MaxOperations int
+	// SendQueue is how many frames may wait for a websocket client; see
+	// wsgql.Config. Zero means 1024.
+	SendQueue int
 	// QueryCacheSize sizes the parsed-query and persisted-query caches. Zero
 	// means 1000.
 	QueryCacheSize int
 	// ComplexityLimit caps operation complexity. Zero means 200.
 	ComplexityLimit int
+	// SSE configures subscriptions over Server-Sent Events; its zero value
+	// gives the defaults documented on SSEConfig.
+	SSE SSEConfig
+
+	// Pusher, if set, serves the websocket subscriptions it accepts without
+	// gqlgen's executor (see package stream). May be nil.
+	Pusher stream.Pusher
 
 	// Extensions are added to the GraphQL handler after the built-in ones
 	// (introspection, persisted queries, complexity limit).
@@ -153,9 +170,13 @@ func New(cfg Config) http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", readiness(cfg.Ready))
 	if cfg.Playground {
-		// A relative endpoint makes GraphiQL derive both the HTTP and the
-		// websocket URL from the page's own origin.
-		mux.Handle("GET /{$}", playground.Handler("jobchat", "/query"))
+		// The page and the GraphiQL assets it loads are embedded and served
+		// from this origin; the page talks to /query on this origin over
+		// HTTP and, for subscriptions, websockets, sending the token from
+		// its Headers tab in connection_init.
+		pg := playground.New(playground.Config{Endpoint: "/query"})
+		mux.Handle("GET /{$}", pg)
+		mux.Handle("GET "+playground.AssetsPath, pg)
 	}
 
 	return withRequestID(cfg.Log, withAccessLog(mux))
@@ -164,25 +185,30 @@ func New(cfg Config) http.Handler {
 func newGraphQL(cfg Config, origins originPolicy) *handler.Server {
 	srv := handler.New(cfg.Schema)
 
-	maxFrame := cfg.MaxFrameBytes
-	srv.AddTransport(transport.Websocket{
-		Implementation:        newGorillaImpl(origins, cfg.WriteTimeout, &sync.Pool{}),
-		InitFunc:              guardInit(cfg.WebsocketInit),
-		InitTimeout:           cfg.InitTimeout,
-		KeepAlivePingInterval: cfg.KeepAlive,
-		PingPongInterval:      cfg.KeepAlive,
-		PayloadReadLimit:      &maxFrame,
-		ErrorFunc: func(ctx context.Context, err error) {
-			// Read errors are mostly clients vanishing; useful when
-			// debugging a client, noise otherwise.
+	srv.AddTransport(wsgql.New(wsgql.Config{
+		Init:          guardInit(cfg.WebsocketInit),
+		CheckOrigin:   origins.allowed,
+		InitTimeout:   cfg.InitTimeout,
+		KeepAlive:     cfg.KeepAlive,
+		WriteTimeout:  cfg.WriteTimeout,
+		MaxFrameBytes: cfg.MaxFrameBytes,
+		MaxOperations: cfg.MaxOperations,
+		SendQueue:     cfg.SendQueue,
+		Pusher:        cfg.Pusher,
+		BufferPool:    &sync.Pool{},
+		OnError: func(ctx context.Context, err error) {
+			// Mostly clients vanishing; useful when debugging a client,
+			// noise otherwise.
 			zerolog.Ctx(ctx).Debug().Err(err).Msg("websocket error")
 		},
-	})
+	}))
 	srv.AddTransport(transport.Options{})
-	// transport.GET refuses mutations and subscriptions itself (406), so a
-	// link or an <img> cannot change state.
-	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	// GraphQL over HTTP (http.go) and over SSE (sse.go). Event streams come
+	// first: they are GETs and POSTs too, told apart by their Accept header.
+	srv.AddTransport(newSSETransport(cfg.SSE, cfg.WriteTimeout))
+	srv.AddTransport(httpTransport{})
+	// Last: other methods get 405 rather than gqlgen's 400.
+	srv.AddTransport(methodTransport{})
 
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](cfg.QueryCacheSize))
 	srv.Use(extension.Introspection{})
@@ -200,22 +226,18 @@ func newGraphQL(cfg Config, origins originPolicy) *handler.Server {
 	return srv
 }
 
-// guardInit keeps a careless InitFunc from crashing the connection: gqlgen
-// reads the returned context on success and on failure, and a nil one panics
-// inside the transport after the connection was hijacked.
-func guardInit(init transport.WebsocketInitFunc) transport.WebsocketInitFunc {
+// guardInit logs refused connection_init payloads at debug level, where a
+// client developer looks for them.
+func guardInit(init wsgql.InitFunc) wsgql.InitFunc {
 	if init == nil {
 		return nil
 	}
-	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-		next, ack, err := init(ctx, payload)
-		if next == nil {
-			next = ctx
-		}
+	return func(ctx context.Context, payload map[string]any) (context.Context, error) {
+		next, err := init(ctx, payload)
 		if err != nil {
 			zerolog.Ctx(ctx).Debug().Err(err).Msg("websocket init refused")
 		}
-		return next, ack, err
+		return next, err
 	}
 }
 

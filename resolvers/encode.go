@@ -1,0 +1,306 @@
+package resolvers
+
+import (
+	"bytes"
+	"context"
+	"sync"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/jobchat/jobchat/db"
+	"github.com/jobchat/jobchat/internal/scalar"
+)
+
+// A plan is a messageAdded selection set compiled for encoding messages
+// without gqlgen's executor: what the generated code would write, field by
+// field, in the same order and with the same marshalers, so that a pushed
+// subscription's bytes equal those of one run through gqlgen (a test holds
+// the two side by side).
+type plan struct {
+	// head is `{"data":{"<alias>":`; the message object and `}}` follow.
+	head   []byte
+	fields []planField
+	// needs says what beyond the message row the encoding reads.
+	needsSender, needsRead bool
+}
+
+type planField struct {
+	key  []byte // `"alias":`
+	kind fieldKind
+	sub  []planField // for object fields
+}
+
+type fieldKind uint8
+
+const (
+	fTypename fieldKind = iota
+	fMessageID
+	fConversationID
+	fSeq
+	fSenderID
+	fSenderName
+	fSender
+	fMessageText
+	fMessageType
+	fLocation
+	fAttachment
+	fClientMessageID
+	fTimestamp
+	fIsRead
+	fProfileID
+	fProfileName
+	fProfileAvatar
+	fLatitude
+	fLongitude
+	fLabel
+	fURL
+	fFileName
+	fMimeType
+	fSizeBytes
+)
+
+// fieldsOf maps each object type a messageAdded selection can reach to its
+// fields. A field missing here (one added to the schema later, say) makes
+// compile decline, and the subscription runs through gqlgen instead.
+var fieldsOf = map[string]map[string]fieldKind{
+	"Message": {
+		"__typename": fTypename, "id": fMessageID, "conversationId": fConversationID, "seq": fSeq,
+		"senderId": fSenderID, "senderName": fSenderName, "sender": fSender, "messageText": fMessageText,
+		"messageType": fMessageType, "location": fLocation, "attachment": fAttachment,
+		"clientMessageId": fClientMessageID, "timestamp": fTimestamp, "isRead": fIsRead,
+	},
+	"Profile":    {"__typename": fTypename, "id": fProfileID, "displayName": fProfileName, "avatarUrl": fProfileAvatar},
+	"Location":   {"__typename": fTypename, "latitude": fLatitude, "longitude": fLongitude, "label": fLabel},
+	"Attachment": {"__typename": fTypename, "url": fURL, "fileName": fFileName, "mimeType": fMimeType, "sizeBytes": fSizeBytes},
+}
+
+var objectType = map[fieldKind]string{fSender: "Profile", fLocation: "Location", fAttachment: "Attachment"}
+
+// compilePlan compiles the selection of field (messageAdded) or reports
+// false if some part of it is beyond the encoder.
+func compilePlan(rc *graphql.OperationContext, field graphql.CollectedField) (*plan, bool) {
+	p := &plan{}
+	fields, ok := p.compile(rc, field.Selections, "Message")
+	if !ok {
+		return nil, false
+	}
+	p.fields = fields
+	var head bytes.Buffer
+	head.WriteString(`{"data":{`)
+	graphql.MarshalString(field.Alias).MarshalGQL(&head)
+	head.WriteByte(':')
+	p.head = head.Bytes()
+	return p, true
+}
+
+func (p *plan) compile(rc *graphql.OperationContext, sel ast.SelectionSet, typ string) ([]planField, bool) {
+	known := fieldsOf[typ]
+	var out []planField
+	for _, f := range graphql.CollectFields(rc, sel, []string{typ}) {
+		kind, ok := known[f.Name]
+		if !ok || len(f.Arguments) > 0 {
+			return nil, false
+		}
+		var key bytes.Buffer
+		graphql.MarshalString(f.Alias).MarshalGQL(&key)
+		key.WriteByte(':')
+		pf := planField{key: key.Bytes(), kind: kind}
+		if sub, isObject := objectType[kind]; isObject {
+			if pf.sub, ok = p.compile(rc, f.Selections, sub); !ok {
+				return nil, false
+			}
+		}
+		switch kind {
+		case fSender:
+			p.needsSender = true
+		case fIsRead:
+			p.needsRead = true
+		}
+		out = append(out, pf)
+	}
+	return out, true
+}
+
+// item is what one encoding reads: the message and what the plan needs
+// besides.
+type item struct {
+	m      *db.Message
+	sender *db.Profile // nil: none (SYSTEM) or unknown
+	isRead bool
+}
+
+// encode writes the response for it: {"data":{"alias":{…}}}.
+func (p *plan) encode(ctx context.Context, it item) []byte {
+	b := bufPool.Get().(*bytes.Buffer)
+	defer bufPool.Put(b)
+	b.Reset()
+	b.Write(p.head)
+	writeObject(ctx, b, p.fields, it, "Message")
+	b.WriteString("}}")
+	return bytes.Clone(b.Bytes())
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func writeObject(ctx context.Context, b *bytes.Buffer, fields []planField, it item, typ string) {
+	b.WriteByte('{')
+	for i, f := range fields {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(f.key)
+		writeField(ctx, b, f, it, typ)
+	}
+	b.WriteByte('}')
+}
+
+func writeField(ctx context.Context, b *bytes.Buffer, f planField, it item, typ string) {
+	m := it.m
+	switch f.kind {
+	case fTypename:
+		graphql.MarshalString(typ).MarshalGQL(b)
+	case fMessageID:
+		graphql.MarshalID(m.ID).MarshalGQL(b)
+	case fConversationID:
+		graphql.MarshalID(m.ConversationID).MarshalGQL(b)
+	case fSeq:
+		graphql.MarshalInt64(m.Seq).MarshalGQL(b)
+	case fSenderID:
+		writeOptID(b, m.SenderID)
+	case fSenderName:
+		writeOptString(b, m.SenderName)
+	case fSender:
+		if it.sender == nil {
+			b.WriteString("null")
+			return
+		}
+		writeObject(ctx, b, f.sub, it, "Profile")
+	case fMessageText:
+		graphql.MarshalString(m.MessageText).MarshalGQL(b)
+	case fMessageType:
+		m.MessageType.MarshalGQL(b)
+	case fLocation:
+		if m.LocationLatitude == nil || m.LocationLongitude == nil {
+			b.WriteString("null")
+			return
+		}
+		writeObject(ctx, b, f.sub, it, "Location")
+	case fAttachment:
+		if m.AttachmentURL == nil {
+			b.WriteString("null")
+			return
+		}
+		writeObject(ctx, b, f.sub, it, "Attachment")
+	case fClientMessageID:
+		writeOptString(b, m.ClientMessageID)
+	case fTimestamp:
+		scalar.MarshalTime(m.CreatedAt).MarshalGQL(b)
+	case fIsRead:
+		graphql.MarshalBoolean(it.isRead).MarshalGQL(b)
+	case fProfileID:
+		graphql.MarshalID(it.sender.ID).MarshalGQL(b)
+	case fProfileName:
+		graphql.MarshalString(it.sender.DisplayName).MarshalGQL(b)
+	case fProfileAvatar:
+		writeOptString(b, it.sender.AvatarURL)
+	case fLatitude:
+		_ = graphql.MarshalFloatContext(*m.LocationLatitude).MarshalGQLContext(ctx, b)
+	case fLongitude:
+		_ = graphql.MarshalFloatContext(*m.LocationLongitude).MarshalGQLContext(ctx, b)
+	case fLabel:
+		writeOptString(b, m.LocationLabel)
+	case fURL:
+		graphql.MarshalString(*m.AttachmentURL).MarshalGQL(b)
+	case fFileName:
+		writeOptString(b, m.AttachmentFileName)
+	case fMimeType:
+		writeOptString(b, m.AttachmentMimeType)
+	case fSizeBytes:
+		if m.AttachmentSizeBytes == nil {
+			b.WriteString("null")
+			return
+		}
+		graphql.MarshalInt(int(*m.AttachmentSizeBytes)).MarshalGQL(b)
+	}
+}
+
+func writeOptString(b *bytes.Buffer, s *string) {
+	if s == nil {
+		b.WriteString("null")
+		return
+	}
+	graphql.MarshalString(*s).MarshalGQL(b)
+}
+
+func writeOptID(b *bytes.Buffer, s *string) {
+	if s == nil {
+		b.WriteString("null")
+		return
+	}
+	graphql.MarshalID(*s).MarshalGQL(b)
+}
+
+// plans caches compiled plans by the selection's AST node, which gqlgen's
+// query cache shares between every operation with the same text, so that
+// subscribers with the same query share one plan and one encoding per
+// message. Selections with directives depend on variables and are not
+// cached.
+type plans struct {
+	mu sync.Mutex
+	m  map[*ast.Field]*plan
+}
+
+// maxPlans bounds the cache against clients that send endless distinct
+// queries; past it, the cache starts over.
+const maxPlans = 1000
+
+func (ps *plans) get(rc *graphql.OperationContext, field graphql.CollectedField) (*plan, bool) {
+	cacheable := !hasDirectives(rc, field.Selections, 0)
+	if cacheable {
+		ps.mu.Lock()
+		p := ps.m[field.Field]
+		ps.mu.Unlock()
+		if p != nil {
+			return p, true
+		}
+	}
+	p, ok := compilePlan(rc, field)
+	if !ok || !cacheable {
+		return p, ok
+	}
+	ps.mu.Lock()
+	if ps.m == nil || len(ps.m) >= maxPlans {
+		ps.m = make(map[*ast.Field]*plan)
+	}
+	ps.m[field.Field] = p
+	ps.mu.Unlock()
+	return p, true
+}
+
+// hasDirectives reports directives anywhere in sel, fragments included.
+func hasDirectives(rc *graphql.OperationContext, sel ast.SelectionSet, depth int) bool {
+	if depth > 10 {
+		return true // too deep to bother: don't cache
+	}
+	for _, s := range sel {
+		switch s := s.(type) {
+		case *ast.Field:
+			if len(s.Directives) > 0 || hasDirectives(rc, s.SelectionSet, depth+1) {
+				return true
+			}
+		case *ast.InlineFragment:
+			if len(s.Directives) > 0 || hasDirectives(rc, s.SelectionSet, depth+1) {
+				return true
+			}
+		case *ast.FragmentSpread:
+			if len(s.Directives) > 0 {
+				return true
+			}
+			if def := rc.Doc.Fragments.ForName(s.Name); def == nil || len(def.Directives) > 0 || hasDirectives(rc, def.SelectionSet, depth+1) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -2,6 +2,8 @@ package db
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 )
 
 // MessageType is what a message carries. Its values are the GraphQL enum's.
@@ -193,4 +196,123 @@ func SelectMessages(ctx context.Context, idb bun.IDB, f MessageFilter) ([]*Messa
 		}
 	}
 	return ms, nil
+}
+
+// SendUserMessage stores a user's message m (ConversationID, SenderID and
+// content set; SenderName is the fallback when the sender has no profile):
+// it checks that the sender is a participant and has not already sent
+// m.ClientMessageID, takes the next seq, inserts m with the sender's
+// profile name, and moves the read pointers, atomically. It returns
+// ErrNotFound when the conversation does not exist or the sender is not in
+// it, and ErrConflict when the client id was used before; it fills m's ID,
+// Seq, SenderName and CreatedAt.
+//
+// On PostgreSQL it is one statement, so a send costs one round trip and no
+// explicit transaction: the conversation row's lock, held to the end of the
+// statement, orders concurrent senders as PostMessage's transaction does.
+func SendUserMessage(ctx context.Context, bdb *bun.DB, m *Message) error {
+	if m.SenderID == nil {
+		return fmt.Errorf("send user message: no sender")
+	}
+	if bdb.Dialect().Name() != dialect.PG {
+		return sendInTx(ctx, bdb, m)
+	}
+	m.ID = NewID()
+	m.CreatedAt = now()
+	dedupe := ""
+	if m.ClientMessageID != nil {
+		dedupe = "AND NOT EXISTS (SELECT 1 FROM messages WHERE sender_id = ?sender AND client_message_id = ?client_id)"
+	}
+	q := bdb.NewRaw(`WITH c AS (
+	UPDATE conversations SET last_seq = last_seq + 1, last_message_id = ?id, last_message_at = ?at, updated_at = ?at
+	WHERE id = ?conv
+	  AND EXISTS (SELECT 1 FROM participants WHERE conversation_id = ?conv AND profile_id = ?sender)
+	  `+dedupe+`
+	RETURNING last_seq
+), m AS (
+	INSERT INTO messages (id, conversation_id, seq, sender_id, sender_name, message_text, message_type,
+		location_latitude, location_longitude, location_label,
+		attachment_url, attachment_file_name, attachment_mime_type, attachment_size_bytes,
+		client_message_id, created_at)
+	SELECT ?id, ?conv, c.last_seq, ?sender, COALESCE((SELECT display_name FROM profiles WHERE id = ?sender), ?name),
+		?text, ?type, ?lat, ?lng, ?label, ?att_url, ?att_name, ?att_mime, ?att_size, ?client_id, ?at
+	FROM c
+	RETURNING seq, sender_name
+), p AS (
+	UPDATE participants
+	SET last_activity_at = ?at,
+	    last_read_seq = CASE WHEN profile_id = ?sender THEN (SELECT seq FROM m) ELSE last_read_seq END
+	WHERE conversation_id = ?conv AND EXISTS (SELECT 1 FROM m)
+)
+SELECT seq, sender_name FROM m`, &sendArgs{
+		ID: m.ID, At: m.CreatedAt, Conv: m.ConversationID, Sender: *m.SenderID, Name: m.SenderName,
+		Text: m.MessageText, Type: string(m.MessageType), Lat: m.LocationLatitude, Lng: m.LocationLongitude,
+		Label: m.LocationLabel, AttURL: m.AttachmentURL, AttName: m.AttachmentFileName,
+		AttMime: m.AttachmentMimeType, AttSize: m.AttachmentSizeBytes, ClientID: m.ClientMessageID,
+	})
+	var name *string
+	err := q.Scan(ctx, &m.Seq, &name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return sendRefused(ctx, bdb, m)
+	}
+	if err != nil {
+		return mapErr("send message", err)
+	}
+	m.SenderName = name
+	return nil
+}
+
+// sendArgs names SendUserMessage's arguments (bun reads ?name from the
+// struct's columns).
+type sendArgs struct {
+	ID       string    `bun:"id"`
+	At       time.Time `bun:"at"`
+	Conv     string    `bun:"conv"`
+	Sender   string    `bun:"sender"`
+	Name     *string   `bun:"name"`
+	Text     string    `bun:"text"`
+	Type     string    `bun:"type"`
+	Lat      *float64  `bun:"lat"`
+	Lng      *float64  `bun:"lng"`
+	Label    *string   `bun:"label"`
+	AttURL   *string   `bun:"att_url"`
+	AttName  *string   `bun:"att_name"`
+	AttMime  *string   `bun:"att_mime"`
+	AttSize  *int64    `bun:"att_size"`
+	ClientID *string   `bun:"client_id"`
+}
+
+// sendInTx is SendUserMessage for SQLite: the reads first, then the
+// writes in a transaction kept as short as possible, since SQLite has one
+// writer at a time. A reused client id is refused by the unique index.
+func sendInTx(ctx context.Context, bdb *bun.DB, m *Message) error {
+	if _, err := SelectParticipant(ctx, bdb, m.ConversationID, *m.SenderID); err != nil {
+		if errors.Is(err, ErrNotFound) && m.ClientMessageID != nil {
+			// A retry elsewhere says more than "not found".
+			return sendRefused(ctx, bdb, m)
+		}
+		return fmt.Errorf("send message: %w", err)
+	}
+	if p, err := SelectProfile(ctx, bdb, *m.SenderID); err == nil {
+		m.SenderName = &p.DisplayName
+	} else if !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	return bdb.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		return PostMessage(ctx, tx, m)
+	})
+}
+
+// sendRefused tells why the send statement stored nothing.
+func sendRefused(ctx context.Context, idb bun.IDB, m *Message) error {
+	if m.ClientMessageID != nil {
+		_, err := SelectMessageByClientID(ctx, idb, *m.SenderID, *m.ClientMessageID)
+		if err == nil {
+			return fmt.Errorf("send message: %w: client message id used before", ErrConflict)
+		}
+		if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+	}
+	return fmt.Errorf("send message: %w", ErrNotFound)
 }

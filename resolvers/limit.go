@@ -38,9 +38,10 @@ func newSendLimiter(perSecond float64, burst int) *sendLimiter {
 }
 
 // allow takes one send from the user's bucket, or says how long to wait.
-func (l *sendLimiter) allow(userID string, now time.Time) (ok bool, retryAfter time.Duration) {
+// refund gives the send back, for one that turned out to store nothing.
+func (l *sendLimiter) allow(userID string, now time.Time) (ok bool, retryAfter time.Duration, refund func()) {
 	if l == nil {
-		return true, 0
+		return true, 0, func() {}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -61,7 +62,7 @@ func (l *sendLimiter) allow(userID string, now time.Time) (ok bool, retryAfter t
 	r := b.lim.ReserveN(now, 1)
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
-		return false, d
+		return false, d, nil
 	}
-	return true, 0
+	return true, 0, func() { r.CancelAt(time.Now()) }
 }

@@ -46,24 +46,18 @@ func readByOthers(m *db.Message, ps []*db.Participant) bool {
 // send stores a user's message and broadcasts it after the commit. A retry
 // with the same clientMessageId returns the stored message unchanged.
 func (r *Resolver) send(ctx context.Context, c auth.Caller, typ db.MessageType, in model.SendMessageInput) (*db.Message, error) {
-	if in.ClientMessageID != nil {
-		if m, err := r.sentBefore(ctx, c, in); m != nil || err != nil {
-			return m, err
+	ok, wait, refund := r.sends.allow(c.ID, time.Now())
+	if !ok {
+		// Retries of a stored message are free: only new messages count.
+		if in.ClientMessageID != nil {
+			if m, err := r.sentBefore(ctx, c, in); m != nil || err != nil {
+				return m, err
+			}
 		}
-	}
-	member, err := db.SelectParticipant(ctx, r.db, in.ConversationID, c.ID)
-	if err != nil {
-		return nil, orNotFound(err, "conversation", in.ConversationID, "send message")
-	}
-	// Retries of a stored message (above) are free; only new messages count.
-	if ok, wait := r.sends.allow(c.ID, time.Now()); !ok {
 		return nil, &rateLimitedError{RetryAfter: wait}
 	}
-	name := c.Name
-	if p, err := cacheFrom(ctx).loadProfile(ctx, r.db, member.ProfileID); err == nil && p != nil {
-		name = p.DisplayName
-	}
 
+	name := c.Name // used when the sender has no profile
 	m := &db.Message{
 		ConversationID:  in.ConversationID,
 		SenderID:        &c.ID,
@@ -85,16 +79,23 @@ func (r *Resolver) send(ctx context.Context, c auth.Caller, typ db.MessageType, 
 		}
 	}
 
-	err = r.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		return db.PostMessage(ctx, tx, m)
-	})
-	if errors.Is(err, db.ErrConflict) && in.ClientMessageID != nil {
-		// A concurrent retry of the same message won the race.
-		if m, err := r.sentBefore(ctx, c, in); m != nil || err != nil {
-			return m, err
+	// One round trip on PostgreSQL: the participant check, the duplicate
+	// check and the send are a single statement.
+	err := db.SendUserMessage(ctx, r.db, m)
+	switch {
+	case errors.Is(err, db.ErrConflict) && in.ClientMessageID != nil:
+		refund()
+		// A retry, possibly racing the first attempt: answer with the
+		// stored message.
+		first, err := r.sentBefore(ctx, c, in)
+		if first == nil && err == nil {
+			err = fmt.Errorf("send message: client message id %q conflicts but no message has it", *in.ClientMessageID)
 		}
-	}
-	if err != nil {
+		return first, err
+	case errors.Is(err, db.ErrNotFound):
+		refund()
+		return nil, orNotFound(err, "conversation", in.ConversationID, "send message")
+	case err != nil:
 		return nil, fmt.Errorf("send message: %w", err)
 	}
 	r.publish(ctx, m)

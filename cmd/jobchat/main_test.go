@@ -421,3 +421,32 @@ func TestRunErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestRunPprof: profiles are off by default, and with JOBCHAT_PPROF_ADDR they
+// are served on that address only, never on the public one.
+func TestRunPprof(t *testing.T) {
+	off := mainServe(t, []string{"serve", "--addr", "127.0.0.1:0"}, map[string]string{"JOBCHAT_DATA_DIR": t.TempDir()})
+	if code, _ := mainGet(t, off.base+"/debug/pprof/"); code != http.StatusNotFound {
+		t.Fatalf("public /debug/pprof/ = %d with profiles off, want 404", code)
+	}
+	if mainLogged(off.out.String(), "warn", "pprof listening") != nil {
+		t.Fatal("pprof listening without JOBCHAT_PPROF_ADDR")
+	}
+
+	on := mainServe(t, []string{"serve", "--addr", "127.0.0.1:0"}, map[string]string{
+		"JOBCHAT_DATA_DIR":   t.TempDir(),
+		"JOBCHAT_PPROF_ADDR": "127.0.0.1:0",
+	})
+	l := mainLogged(on.out.String(), "warn", "pprof listening")
+	if l == nil {
+		t.Fatalf("no pprof line in the log:\n%s", on.out)
+	}
+	addr, _ := l["addr"].(string)
+	code, body := mainGet(t, "http://"+addr+"/debug/pprof/goroutine?debug=1")
+	if code != http.StatusOK || !strings.Contains(body, "goroutine profile") {
+		t.Fatalf("pprof goroutine profile: %d %.200q", code, body)
+	}
+	if code, _ := mainGet(t, on.base+"/debug/pprof/"); code != http.StatusNotFound {
+		t.Fatalf("public /debug/pprof/ = %d, want 404: profiles belong on their own address", code)
+	}
+}

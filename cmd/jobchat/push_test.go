@@ -103,19 +103,19 @@ func TestPushedMatchesExecutor(t *testing.T) {
 			{"conversationId": conv, "messageType": "IMAGE", "messageText": "look", "attachment": map[string]any{"url": "https://img.example/a.jpg", "fileName": "a.jpg", "mimeType": "image/jpeg", "sizeBytes": 123456}},
 			{"conversationId": conv, "messageType": "FILE", "attachment": map[string]any{"url": "https://files.example/x"}},
 		}
-		for i, in := range inputs {
-			tok := ana
-			if i%2 == 1 {
-				tok = ben
-			}
-			e.do(t, tok, sendMessage, map[string]any{"input": in}).ok(t, nil)
+		// The executor reads isRead when it delivers, the pushed path at
+		// commit: a send moves its sender's read pointer, so each sender's
+		// messages are compared before the other one sends.
+		e.do(t, ben, sendMessage, map[string]any{"input": inputs[0]}).ok(t, nil)
+		compare(1)
+		for _, in := range inputs[1:] {
+			e.do(t, ana, sendMessage, map[string]any{"input": in}).ok(t, nil)
 		}
 		e.do(t, serviceToken(t), apiPostSystem, map[string]any{"c": conv, "text": "Job finished."}).ok(t, nil)
-		compare(len(inputs) + 1)
+		compare(len(inputs))
 
-		// The executor's path reads isRead when it delivers; the pushed path
-		// reports the state at commit. Replays read it from the database in
-		// both: after Ben reads, a fresh replay shows the change on both.
+		// Replays read isRead from the database on both paths: after Ben
+		// reads, a fresh replay shows the change on both.
 		e.do(t, ben, `mutation($c: ID!) { markRead(conversationId: $c) { id } }`, map[string]any{"c": conv}).ok(t, nil)
 		subs = subs[:0]
 		for _, sel := range pushSelections[:1] {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"time"
@@ -221,6 +222,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	srv.RegisterOnShutdown(cancelSockets)
 
+	if cfg.PprofAddr != "" {
+		stop, err := servePprof(cfg.PprofAddr, log)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		defer stop()
+	}
+
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info().Str("addr", ln.Addr().String()).Str("url", base+"/").Bool("playground", cfg.Playground).Msg("jobchat listening")
@@ -299,4 +309,24 @@ func logCallerInit(init wsgql.InitFunc) wsgql.InitFunc {
 		}
 		return withCallerLog(ctx), nil
 	}
+}
+
+// servePprof serves Go's profiles on their own listener, so that they are
+// never reachable through the public address by mistake. It returns a
+// function that stops the listener.
+func servePprof(addr string, log zerolog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for pprof on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Warn().Str("addr", ln.Addr().String()).Msg("pprof listening: profiles expose internals, keep this address private")
+	return func() { _ = srv.Close() }, nil
 }

@@ -68,7 +68,7 @@ func (r *Resolver) FeedStats() FeedStats {
 
 type feed struct {
 	conv string
-	log  zerolog.Logger // the first follower's, for the hub callback
+	log  *zerolog.Logger // the first follower's, for the hub callback
 	// refs counts followers and follows on their way; guarded by feeds.mu.
 	refs  int
 	ready chan struct{} // closed once sub (or err) is set
@@ -85,7 +85,6 @@ type follower struct {
 	ctx  context.Context
 	plan *plan
 	sink stream.Sink
-	log  zerolog.Logger
 
 	// last is the seq last sent. While catching is set, only the catch-up
 	// goroutine touches last; otherwise only dispatch does, under feed.mu.
@@ -105,7 +104,7 @@ func (fs *feeds) follow(ctx context.Context, conv string, afterSeq *int64, p *pl
 	first := f == nil
 	if first {
 		f = &feed{conv: conv, ready: make(chan struct{}), followers: make(map[*follower]struct{}),
-			log: zerolog.Ctx(ctx).With().Str("conversation_id", conv).Logger()}
+			log: zerolog.Ctx(ctx)}
 		fs.byConv[conv] = f
 	}
 	f.refs++
@@ -131,8 +130,7 @@ func (fs *feeds) follow(ctx context.Context, conv string, afterSeq *int64, p *pl
 		return fmt.Errorf("subscribe to conversation: %w", f.err)
 	}
 
-	fl := &follower{ctx: ctx, plan: p, sink: sink, catching: true, last: -1,
-		log: zerolog.Ctx(ctx).With().Str("conversation_id", conv).Logger()}
+	fl := &follower{ctx: ctx, plan: p, sink: sink, catching: true, last: -1}
 	if afterSeq != nil {
 		fl.last = *afterSeq
 	}
@@ -171,7 +169,7 @@ func (f *feed) dispatch(fs *feeds) func([]byte) {
 	return func(payload []byte) {
 		var ev event
 		if err := json.Unmarshal(payload, &ev); err != nil || ev.Message == nil {
-			f.log.Error().Err(err).Msg("undecodable broadcast payload")
+			f.log.Error().Err(err).Str("conversation_id", f.conv).Msg("undecodable broadcast payload")
 			return
 		}
 		it := item{m: ev.Message, sender: ev.Sender.profile()}
@@ -233,7 +231,7 @@ func (fs *feeds) catchUp(f *feed, fl *follower, waitRoom bool) {
 	ctx := fl.ctx
 	if err := fs.sendMissed(ctx, f, fl, waitRoom); err != nil {
 		if ctx.Err() == nil {
-			fl.log.Error().Err(err).Msg("subscription ended")
+			zerolog.Ctx(ctx).Error().Err(err).Str("conversation_id", f.conv).Msg("subscription ended")
 			fl.sink.Complete()
 		}
 	}

@@ -57,17 +57,24 @@ func withAccessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		log := zerolog.Ctx(r.Context())
+		path := r.URL.Path
 		rec := &responseRecorder{
 			ResponseWriter: w,
 			onHijack: func() {
-				log.Info().Str("method", r.Method).Str("path", r.URL.Path).Msg("websocket opened")
+				log.Info().Str("method", r.Method).Str("path", path).Msg("websocket opened")
+			},
+			// Captures neither r nor w: a detached socket outlives both.
+			onClose: func() {
+				log.Info().Str("path", path).Float64("duration_ms", millis(time.Since(start))).Msg("websocket closed")
 			},
 		}
 
 		next.ServeHTTP(rec, r)
 
 		if rec.hijacked {
-			log.Info().Str("path", r.URL.Path).Float64("duration_ms", millis(time.Since(start))).Msg("websocket closed")
+			if !rec.detached {
+				rec.onClose()
+			}
 			return
 		}
 		level := zerolog.InfoLevel
@@ -96,7 +103,9 @@ type responseRecorder struct {
 	code     int
 	bytes    int64
 	hijacked bool
+	detached bool
 	onHijack func()
+	onClose  func()
 }
 
 var (
@@ -139,6 +148,17 @@ func (r *responseRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		r.onHijack()
 	}
 	return conn, brw, nil
+}
+
+// Detach is for a handler that hijacked the connection and hands it to a
+// goroutine of its own before returning, so that the request's goroutine,
+// its buffers and the request itself are freed while the socket lives on
+// (package wsgql does this for every websocket). The "websocket closed" line
+// is then written when the returned function is called, once the socket has
+// really closed.
+func (r *responseRecorder) Detach() (closed func()) {
+	r.detached = true
+	return r.onClose
 }
 
 // Flush keeps streaming responses streaming through the recorder; callers

@@ -32,11 +32,10 @@ const (
 // writeLoop, which runs only while the queue is non-empty. mu guards the
 // fields below it.
 type conn struct {
-	cfg     Config
-	exec    graphql.GraphExecutor
-	ws      *websocket.Conn
-	legacy  bool
-	headers http.Header
+	cfg    Config
+	exec   graphql.GraphExecutor
+	ws     *websocket.Conn
+	legacy bool
 
 	// ctx ends when the socket does; cancel ends it.
 	ctx    context.Context
@@ -83,16 +82,19 @@ type operation struct {
 }
 
 func newConn(r *http.Request, ws *websocket.Conn, exec graphql.GraphExecutor, cfg Config) *conn {
-	ctx, cancel := context.WithCancel(r.Context())
+	// Not the request's own context: net/http cancels it when the handler
+	// returns, which a detached socket outlives. Its values (logger, caller
+	// from the upgrade header) carry over; shutdown arrives through
+	// Transport.Shutdown.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	return &conn{
-		cfg:     cfg,
-		exec:    exec,
-		ws:      ws,
-		legacy:  ws.Subprotocol() == ProtocolLegacy,
-		headers: r.Header,
-		ctx:     ctx,
-		cancel:  cancel,
-		active:  make(map[string]*operation),
+		cfg:    cfg,
+		exec:   exec,
+		ws:     ws,
+		legacy: ws.Subprotocol() == ProtocolLegacy,
+		ctx:    ctx,
+		cancel: cancel,
+		active: make(map[string]*operation),
 	}
 }
 
@@ -122,12 +124,6 @@ func (c *conn) serve() {
 		}
 	})
 	c.keepAlive = time.AfterFunc(c.cfg.KeepAlive, c.ping)
-	// The server's base context ends on shutdown: tell clients to come back
-	// rather than letting them find a dead TCP connection.
-	stopShutdown := context.AfterFunc(c.ctx, func() {
-		c.close(CloseGoingAway, "server shutting down")
-	})
-	defer stopShutdown()
 
 	for {
 		_, data, err := c.ws.ReadMessage()
@@ -140,12 +136,27 @@ func (c *conn) serve() {
 			continue
 		}
 		c.extendRead()
+		c.offload(data)
+	}
+}
+
+// offload handles one client message on a short-lived goroutine and waits
+// for it, so messages are still handled one at a time and in order. The
+// reason is memory: the read loop lives as long as the socket, and a
+// goroutine keeps the stack its deepest call grew (parsing, validation, a
+// database query) until a garbage collection shrinks it, which an idle
+// server rarely runs. Idle sockets so cost a small stack each.
+func (c *conn) offload(data []byte) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
 		if c.legacy {
 			c.handleLegacy(data)
 		} else {
 			c.handle(data)
 		}
-	}
+	}()
+	<-done
 }
 
 func (c *conn) readEnded(err error) {
@@ -431,6 +442,7 @@ var closeBrace = []byte{'}'}
 // the connection may go on; on failure it has closed it.
 func (c *conn) accept(payload map[string]any) bool {
 	c.initTimer.Stop()
+	c.initTimer = nil
 	ctx := c.ctx
 	if c.cfg.Init != nil {
 		next, err := c.cfg.Init(ctx, payload)
@@ -482,37 +494,65 @@ func (c *conn) start(id string, params *graphql.RawParams, received time.Time) {
 		return
 	}
 
-	ctx := graphql.StartOperationTrace(c.opParent)
-	params.Headers = c.headers
+	traced := graphql.StartOperationTrace(c.opParent)
 	params.ReadTime = graphql.TraceTiming{Start: received, End: graphql.Now()}
-	rc, errs := c.exec.CreateOperationContext(ctx, params)
+	rc, errs := c.exec.CreateOperationContext(traced, params)
 	if errs != nil {
-		resp := c.exec.DispatchError(graphql.WithOperationContext(ctx, rc), errs)
+		resp := c.exec.DispatchError(graphql.WithOperationContext(traced, rc), errs)
 		c.sendErrors(id, resp.Errors)
 		return
 	}
 
-	ctx, cancel := context.WithCancel(graphql.WithOperationContext(ctx, rc))
-	op := &operation{id: id, cancel: cancel, prefix: framePrefix(id, c.legacy)}
-	c.mu.Lock()
-	if c.closing {
-		c.mu.Unlock()
-		cancel()
-		return
-	}
-	c.active[id] = op
-	c.mu.Unlock()
 	if c.cfg.Pusher != nil && rc.Operation.Operation == ast.Subscription {
-		start := time.Now()
-		if c.cfg.Pusher.Push(ctx, rc, &sink{c: c, op: op}) {
-			c.log().Debug().Str("op", rc.OperationName).Str("op_type", "subscription").Bool("pushed", true).
-				Dur("duration", time.Since(start)).Msg("graphql operation")
+		// A pushed subscription's context leaves out the operation
+		// context, which only the executor reads: a subscription may live
+		// for days, and the parsed variables and stats need not.
+		ctx, cancel := context.WithCancel(c.opParent)
+		op := &operation{id: id, cancel: cancel, prefix: framePrefix(id, c.legacy)}
+		if !c.register(op, nil) {
 			return
 		}
+		began := time.Now()
+		if c.cfg.Pusher.Push(ctx, rc, &sink{c: c, op: op}) {
+			c.log().Debug().Str("op", rc.OperationName).Str("op_type", "subscription").Bool("pushed", true).
+				Dur("duration", time.Since(began)).Msg("graphql operation")
+			return
+		}
+		// Declined: the executor takes it, in a context of its own.
+		cancel()
+		exCtx, exCancel := context.WithCancel(graphql.WithOperationContext(traced, rc))
+		exOp := &operation{id: id, cancel: exCancel, prefix: op.prefix}
+		if c.register(exOp, op) {
+			c.runExecutor(exCtx, exOp, rc)
+		}
+		return
 	}
+
+	ctx, cancel := context.WithCancel(graphql.WithOperationContext(traced, rc))
+	op := &operation{id: id, cancel: cancel, prefix: framePrefix(id, c.legacy)}
+	if c.register(op, nil) {
+		c.runExecutor(ctx, op, rc)
+	}
+}
+
+// register makes op the operation of its id, in place of prev (nil: none).
+// It reports false, and cancels op, if the socket is closing or the client
+// completed prev meanwhile.
+func (c *conn) register(op, prev *operation) bool {
 	c.mu.Lock()
-	if c.active[id] != op {
-		// Completed by the client, or the socket closed, while offered.
+	defer c.mu.Unlock()
+	if c.closing || c.active[op.id] != prev {
+		op.cancel()
+		return false
+	}
+	c.active[op.id] = op
+	return true
+}
+
+// runExecutor runs op through gqlgen's executor on a goroutine of its own.
+func (c *conn) runExecutor(ctx context.Context, op *operation, rc *graphql.OperationContext) {
+	c.mu.Lock()
+	if c.active[op.id] != op {
 		c.mu.Unlock()
 		return
 	}

@@ -146,6 +146,11 @@ func (c Config) withDefaults() Config {
 type Transport struct {
 	cfg      Config
 	upgrader websocket.Upgrader
+
+	// mu guards the sockets and servers seen, for Shutdown.
+	mu      sync.Mutex
+	conns   map[*conn]struct{}
+	servers map[*http.Server]struct{}
 }
 
 var _ graphql.Transport = (*Transport)(nil)
@@ -153,13 +158,13 @@ var _ graphql.Transport = (*Transport)(nil)
 // New returns a Transport configured by cfg.
 func New(cfg Config) *Transport {
 	cfg = cfg.withDefaults()
-	t := &Transport{cfg: cfg}
+	t := &Transport{cfg: cfg, conns: make(map[*conn]struct{}), servers: make(map[*http.Server]struct{})}
 	t.upgrader = websocket.Upgrader{
 		// The connection has no deadline once hijacked; this bounds the 101.
 		HandshakeTimeout: cfg.WriteTimeout,
 		// Frames are short JSON and most sockets sit idle, so small read
 		// buffers and pooled write buffers keep per-socket memory low.
-		ReadBufferSize:  1024,
+		ReadBufferSize:  512,
 		WriteBufferSize: 1024,
 		WriteBufferPool: cfg.BufferPool,
 		// gorilla picks the first of these the client offers, so the
@@ -181,16 +186,75 @@ func (t *Transport) Supports(r *http.Request) bool {
 	return websocket.IsWebSocketUpgrade(r)
 }
 
-// Do upgrades the request and serves the socket until it closes. It returns
-// only once every operation started on the socket has ended.
+// detacher is implemented by a ResponseWriter (jobchat's access log) that
+// lets a handler return while the hijacked connection lives on; closed is
+// called when it finally ends.
+type detacher interface {
+	Detach() (closed func())
+}
+
+// Do upgrades the request and serves the socket. When w can detach, Do
+// returns at once and the socket runs on a goroutine of its own, so that
+// nothing of the HTTP request (its goroutine's stack, net/http's buffers,
+// the request) stays in memory for the socket's lifetime; otherwise Do
+// returns when the socket has closed and every operation on it has ended.
 func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	t.watchShutdown(r)
 	ws, err := t.upgrader.Upgrade(w, r, responseHeader(w))
 	if err != nil {
 		// The upgrader has answered the request.
 		return
 	}
 	c := newConn(r, ws, exec, t.cfg)
-	c.serve()
+	t.mu.Lock()
+	t.conns[c] = struct{}{}
+	t.mu.Unlock()
+	run := func() {
+		c.serve()
+		t.mu.Lock()
+		delete(t.conns, c)
+		t.mu.Unlock()
+	}
+	if d, ok := w.(detacher); ok {
+		closed := d.Detach()
+		go func() {
+			run()
+			closed()
+		}()
+		return
+	}
+	run()
+}
+
+// Shutdown closes every socket with 1001 (going away), so that clients
+// reconnect, to this server once it is back or to another. It runs by
+// itself when the http.Server serving the transport shuts down: sockets
+// are hijacked, and Server.Shutdown neither knows nor waits for them.
+func (t *Transport) Shutdown() {
+	t.mu.Lock()
+	conns := make([]*conn, 0, len(t.conns))
+	for c := range t.conns {
+		conns = append(conns, c)
+	}
+	t.mu.Unlock()
+	for _, c := range conns {
+		c.close(CloseGoingAway, "server shutting down")
+	}
+}
+
+// watchShutdown hooks Shutdown to the server of r, once per server.
+func (t *Transport) watchShutdown(r *http.Request) {
+	srv, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
+	if srv == nil {
+		return
+	}
+	t.mu.Lock()
+	_, seen := t.servers[srv]
+	t.servers[srv] = struct{}{}
+	t.mu.Unlock()
+	if !seen {
+		srv.RegisterOnShutdown(t.Shutdown)
+	}
 }
 
 // responseHeader carries over what middleware put on w (X-Request-Id,

@@ -107,9 +107,11 @@ func BenchmarkFeedFanout(b *testing.B) {
 	sinks := make([]*countSink, followers)
 	for i := range sinks {
 		sinks[i] = &countSink{}
-		if err := r.feeds.follow(ctx, conv, nil, p, sinks[i]); err != nil {
+		stop, err := r.feeds.follow(ctx, conv, nil, p, sinks[i])
+		if err != nil {
 			b.Fatal(err)
 		}
+		defer stop()
 	}
 	// Wait until every follower has caught up (there is nothing to catch up
 	// on) and takes live messages.

@@ -96,9 +96,10 @@ type follower struct {
 const subscribeTimeout = 5 * time.Second
 
 // follow starts a pushed subscription to conv from afterSeq (nil: from now
-// on). It returns once the follower is registered; the replay runs on a
-// goroutine of its own, which ends when the follower is live.
-func (fs *feeds) follow(ctx context.Context, conv string, afterSeq *int64, p *plan, sink stream.Sink) error {
+// on). It returns once the follower is registered, with the function that
+// ends it; the replay runs on a goroutine of its own, which ends when the
+// follower is live. ctx is the connection's.
+func (fs *feeds) follow(ctx context.Context, conv string, afterSeq *int64, p *plan, sink stream.Sink) (stop func(), err error) {
 	fs.mu.Lock()
 	f := fs.byConv[conv]
 	first := f == nil
@@ -111,8 +112,8 @@ func (fs *feeds) follow(ctx context.Context, conv string, afterSeq *int64, p *pl
 	fs.mu.Unlock()
 
 	if first {
-		// Not the first follower's own context: others may come to wait on
-		// this subscription while it is made.
+		// Not the connection's context: others may come to wait on this
+		// subscription while it is made.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), subscribeTimeout)
 		f.sub, f.err = fs.r.hub.SubscribeFunc(sctx, conv, f.dispatch(fs))
 		cancel()
@@ -122,12 +123,12 @@ func (fs *feeds) follow(ctx context.Context, conv string, afterSeq *int64, p *pl
 		case <-f.ready:
 		case <-ctx.Done():
 			fs.release(f)
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
 	if f.err != nil {
 		fs.release(f)
-		return fmt.Errorf("subscribe to conversation: %w", f.err)
+		return nil, fmt.Errorf("subscribe to conversation: %w", f.err)
 	}
 
 	fl := &follower{ctx: ctx, plan: p, sink: sink, catching: true, last: -1}
@@ -137,14 +138,16 @@ func (fs *feeds) follow(ctx context.Context, conv string, afterSeq *int64, p *pl
 	f.mu.Lock()
 	f.followers[fl] = struct{}{}
 	f.mu.Unlock()
-	context.AfterFunc(ctx, func() {
-		f.mu.Lock()
-		delete(f.followers, fl)
-		f.mu.Unlock()
-		fs.release(f)
-	})
 	go fs.catchUp(f, fl, false)
-	return nil
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			f.mu.Lock()
+			delete(f.followers, fl)
+			f.mu.Unlock()
+			fs.release(f)
+		})
+	}, nil
 }
 
 // release drops a reference to f, and f itself with the last one.
@@ -224,9 +227,9 @@ func (f *feed) dispatch(fs *feeds) func([]byte) {
 }
 
 // catchUp sends fl what it has missed from the database, then hands it back
-// to dispatch. waitRoom says the client's queue was full. It ends early,
-// leaving the follower to its context, if the client goes or the database
-// fails (the subscription then completes: the client resumes with afterSeq).
+// to dispatch. waitRoom says the client's queue was full. It ends early if
+// the subscription ends (the sink refuses) or the database fails (the
+// subscription then completes: the client resumes with afterSeq).
 func (fs *feeds) catchUp(f *feed, fl *follower, waitRoom bool) {
 	ctx := fl.ctx
 	if err := fs.sendMissed(ctx, f, fl, waitRoom); err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/rs/zerolog"
 
 	"github.com/jobchat/jobchat/db"
 	"github.com/jobchat/jobchat/internal/stream"
@@ -22,37 +23,42 @@ var _ stream.Pusher = (*Resolver)(nil)
 // selection beyond the encoder) and whatever the executor would answer
 // with an error (bad arguments, no access), so that clients see one
 // behaviour either way.
-func (r *Resolver) Push(ctx context.Context, rc *graphql.OperationContext, sink stream.Sink) bool {
+func (r *Resolver) Push(ctx context.Context, rc *graphql.OperationContext, sink stream.Sink) (stop func(), ok bool) {
 	roots := graphql.CollectFields(rc, rc.Operation.SelectionSet, []string{"Subscription"})
 	if len(roots) != 1 || roots[0].Name != "messageAdded" {
-		return false
+		return nil, false
 	}
 	field := roots[0]
 	args := field.ArgumentMap(rc.Variables)
 	conv, ok := args["conversationId"].(string)
 	if !ok {
-		return false
+		return nil, false
 	}
 	var afterSeq *int64
 	if v, present := args["afterSeq"]; present && v != nil {
 		n, ok := asInt64(v)
 		if !ok || n < 0 {
-			return false
+			return nil, false
 		}
 		afterSeq = &n
 	}
 	c, err := userCaller(ctx, "messageAdded")
 	if err != nil {
-		return false
+		return nil, false
 	}
 	if err := r.checkAccess(ctx, c, conv); err != nil {
-		return false
+		return nil, false
 	}
 	p, ok := r.plans.get(rc, field)
 	if !ok {
-		return false
+		return nil, false
 	}
-	return r.feeds.follow(ctx, conv, afterSeq, p, sink) == nil
+	stop, err = r.feeds.follow(ctx, conv, afterSeq, p, sink)
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Str("conversation_id", conv).Msg("push declined; the executor serves the subscription")
+		return nil, false
+	}
+	return stop, true
 }
 
 // asInt64 reads an Int argument as gqlgen hands it over: a literal is an

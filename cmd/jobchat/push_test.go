@@ -3,11 +3,17 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/jobchat/jobchat/internal/auth"
 )
 
 // Pushed subscriptions (messageAdded over a websocket, encoded by
@@ -173,4 +179,36 @@ func jsonTokens(tb testing.TB, b []byte) []any {
 		}
 		out = append(out, tok)
 	}
+}
+
+// TestWebsocketTokenExpiry: a socket authenticated with a token closes with
+// 4403 when the token expires, and its pushed subscription is released.
+func TestWebsocketTokenExpiry(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, e *env) {
+		conv := e.openJob(t, "job-exp", "ana", "ben", "hi")
+		short, err := auth.Issue([]byte(testSecret), auth.Caller{ID: "ben", Name: "Ben"}, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws := e.dial(t, "graphql-transport-ws", map[string]any{"authorization": "Bearer " + short})
+		id := ws.subscribe(concSubscription, map[string]any{"c": conv.ID, "after": 0})
+		if m := ws.nextMessage(id); m.Seq != 1 {
+			t.Fatalf("first seq %d", m.Seq)
+		}
+		if n := e.app.resolver.FeedStats().Feeds; n != 1 {
+			t.Fatalf("%d feeds while subscribed, want 1", n)
+		}
+		_ = ws.conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+		_, _, err = ws.conn.ReadMessage()
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != 4403 {
+			t.Fatalf("read after expiry: %v, want close 4403", err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); e.app.resolver.FeedStats().Feeds != 0; {
+			if time.Now().After(deadline) {
+				t.Fatal("the expired socket's subscription still holds its feed")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
 }

@@ -301,13 +301,13 @@ func logCaller(next http.Handler) http.Handler {
 }
 
 func logCallerInit(init wsgql.InitFunc) wsgql.InitFunc {
-	return func(ctx context.Context, p map[string]any) (context.Context, error) {
-		ctx, err := init(ctx, p)
+	return func(ctx context.Context, p map[string]any) (context.Context, time.Time, error) {
+		ctx, expires, err := init(ctx, p)
 		if err != nil {
 			zerolog.Ctx(ctx).Info().Err(err).Msg("websocket authentication refused")
-			return ctx, err
+			return ctx, expires, err
 		}
-		return withCallerLog(ctx), nil
+		return withCallerLog(ctx), expires, nil
 	}
 }
 

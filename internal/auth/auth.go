@@ -183,25 +183,23 @@ func (v *Verifier) Middleware(next http.Handler) http.Handler {
 // WebsocketInit authenticates a websocket's connection_init. A token in the
 // payload ("authorization" or "Authorization") wins over one in the upgrade
 // request's header. Bad credentials refuse the connection; none at all let
-// it open, and operations that need a caller fail one by one. The socket's
-// context ends when the token expires, which closes the socket, so that a
+// it open, and operations that need a caller fail one by one. expires is
+// the token's expiry: the transport closes the socket then, so that a
 // client reconnects with a fresh token instead of living on a stale one.
-func (v *Verifier) WebsocketInit(ctx context.Context, payload map[string]any) (context.Context, error) {
+func (v *Verifier) WebsocketInit(ctx context.Context, payload map[string]any) (next context.Context, expires time.Time, err error) {
 	if header := initAuthorization(payload); header != "" {
 		c, _, err := v.VerifyHeader(header)
 		if err != nil {
-			return ctx, err
+			return ctx, time.Time{}, err
 		}
 		ctx = WithCaller(ctx, c)
 	} else if _, err := CallerFrom(ctx); err != nil && ctx.Value(failureKey) != nil {
-		return ctx, err
+		return ctx, time.Time{}, err
 	}
-	if c, err := CallerFrom(ctx); err == nil && !c.ExpiresAt.IsZero() {
-		expiring, cancel := context.WithDeadline(ctx, c.ExpiresAt)
-		context.AfterFunc(expiring, cancel)
-		ctx = expiring
+	if c, err := CallerFrom(ctx); err == nil {
+		expires = c.ExpiresAt
 	}
-	return ctx, nil
+	return ctx, expires, nil
 }
 
 // initAuthorization finds the credentials in a connection_init payload.

@@ -232,12 +232,12 @@ func guardInit(init wsgql.InitFunc) wsgql.InitFunc {
 	if init == nil {
 		return nil
 	}
-	return func(ctx context.Context, payload map[string]any) (context.Context, error) {
-		next, err := init(ctx, payload)
+	return func(ctx context.Context, payload map[string]any) (context.Context, time.Time, error) {
+		next, expires, err := init(ctx, payload)
 		if err != nil {
 			zerolog.Ctx(ctx).Debug().Err(err).Msg("websocket init refused")
 		}
-		return next, err
+		return next, expires, err
 	}
 }
 

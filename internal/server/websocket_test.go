@@ -230,11 +230,11 @@ func TestTransportWSSubscribeBeforeAckCloses4401(t *testing.T) {
 }
 
 func TestTransportWSAuthFailureCloses4403(t *testing.T) {
-	refuse := func(ctx context.Context, p map[string]any) (context.Context, error) {
+	refuse := func(ctx context.Context, p map[string]any) (context.Context, time.Time, error) {
 		if p["authorization"] != "Bearer good" {
-			return ctx, errors.New("bad token")
+			return ctx, time.Time{}, errors.New("bad token")
 		}
-		return ctx, nil
+		return ctx, time.Time{}, nil
 	}
 	srv := newTestServer(t, Config{WebsocketInit: refuse})
 	c := srv.mustDial(t, "graphql-transport-ws")
@@ -254,10 +254,8 @@ func TestTransportWSAuthFailureCloses4403(t *testing.T) {
 }
 
 func TestTransportWSTokenExpiryCloses4403(t *testing.T) {
-	expiring := func(ctx context.Context, _ map[string]any) (context.Context, error) {
-		ctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-		context.AfterFunc(ctx, cancel)
-		return ctx, nil
+	expiring := func(ctx context.Context, _ map[string]any) (context.Context, time.Time, error) {
+		return ctx, time.Now().Add(100 * time.Millisecond), nil
 	}
 	srv := newTestServer(t, Config{WebsocketInit: expiring})
 	c := srv.initTransportWS(t)
@@ -521,8 +519,8 @@ func TestLegacyMalformedMessageKeepsSocket(t *testing.T) {
 }
 
 func TestLegacyAuthFailureSendsConnectionError(t *testing.T) {
-	refuse := func(ctx context.Context, _ map[string]any) (context.Context, error) {
-		return ctx, errors.New("bad token")
+	refuse := func(ctx context.Context, _ map[string]any) (context.Context, time.Time, error) {
+		return ctx, time.Time{}, errors.New("bad token")
 	}
 	srv := newTestServer(t, Config{WebsocketInit: refuse})
 	c := srv.mustDial(t, "graphql-ws")

@@ -35,12 +35,17 @@ type Sink interface {
 
 // Pusher serves subscription operations through Sinks.
 type Pusher interface {
-	// Push is offered every subscription operation after validation, with
-	// ctx ending when the subscription does (the client completed it or the
-	// socket closed). It returns false to decline, and the transport runs
-	// the operation through gqlgen's executor as usual: Push must decline,
-	// not fail, whenever that path would answer with an error, so clients
-	// see one behaviour. Once it returns true it owns sink until ctx ends
-	// or it calls Complete.
-	Push(ctx context.Context, rc *graphql.OperationContext, sink Sink) bool
+	// Push is offered every subscription operation after validation; ctx
+	// is the connection's (caller, logger) and ends with it. It returns
+	// ok false to decline, and the transport runs the operation through
+	// gqlgen's executor as usual: Push must decline, not fail, whenever
+	// that path would answer with an error, so clients see one behaviour.
+	// Once it accepts, it owns sink until the transport calls stop (the
+	// client completed the subscription, or the connection ended) or it
+	// calls sink.Complete. stop must be safe to call more than once.
+	//
+	// There is no context per subscription, by design: a subscription
+	// that may live for days should cost a few hundred bytes, and stop
+	// tells the pusher all it needs.
+	Push(ctx context.Context, rc *graphql.OperationContext, sink Sink) (stop func(), ok bool)
 }

@@ -179,7 +179,18 @@ func (c *conn) teardown() {
 	c.mu.Lock()
 	c.closing = true
 	c.queue, c.queueBytes = nil, 0
+	// Pushed operations have no context to see the socket end: stop them.
+	var stops []func()
+	for id, op := range c.active {
+		if op.cancel != nil {
+			stops = append(stops, op.cancel)
+		}
+		delete(c.active, id)
+	}
 	c.mu.Unlock()
+	for _, stop := range stops {
+		stop()
+	}
 	c.cancel()
 	if c.initTimer != nil {
 		c.initTimer.Stop()
@@ -444,8 +455,9 @@ func (c *conn) accept(payload map[string]any) bool {
 	c.initTimer.Stop()
 	c.initTimer = nil
 	ctx := c.ctx
+	var expires time.Time
 	if c.cfg.Init != nil {
-		next, err := c.cfg.Init(ctx, payload)
+		next, exp, err := c.cfg.Init(ctx, payload)
 		if err != nil {
 			c.log().Debug().Err(err).Msg("websocket init refused")
 			c.refuse(err)
@@ -454,13 +466,13 @@ func (c *conn) accept(payload map[string]any) bool {
 		if next != nil {
 			ctx = next
 		}
+		expires = exp
 	}
 	c.opParent = ctx
-	if _, ok := ctx.Deadline(); ok {
-		context.AfterFunc(ctx, func() {
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) && c.ctx.Err() == nil {
-				c.close(CloseForbidden, "Forbidden: token expired")
-			}
+	if !expires.IsZero() {
+		// Stopped by nothing: after the socket's end it finds it closed.
+		time.AfterFunc(time.Until(expires), func() {
+			c.close(CloseForbidden, "Forbidden: token expired")
 		})
 	}
 	c.mu.Lock()
@@ -504,22 +516,31 @@ func (c *conn) start(id string, params *graphql.RawParams, received time.Time) {
 	}
 
 	if c.cfg.Pusher != nil && rc.Operation.Operation == ast.Subscription {
-		// A pushed subscription's context leaves out the operation
-		// context, which only the executor reads: a subscription may live
-		// for days, and the parsed variables and stats need not.
-		ctx, cancel := context.WithCancel(c.opParent)
-		op := &operation{id: id, cancel: cancel, prefix: framePrefix(id, c.legacy)}
+		// A pushed subscription has no context of its own and keeps
+		// nothing of the operation (variables, stats): one may live for
+		// days. Its cancel is the pusher's stop, set once Push accepts.
+		op := &operation{id: id, prefix: framePrefix(id, c.legacy)}
 		if !c.register(op, nil) {
 			return
 		}
 		began := time.Now()
-		if c.cfg.Pusher.Push(ctx, rc, &sink{c: c, op: op}) {
+		if stop, ok := c.cfg.Pusher.Push(c.opParent, rc, &sink{c: c, op: op}); ok {
+			c.mu.Lock()
+			live := c.active[id] == op && !c.closing
+			if live {
+				op.cancel = stop
+			}
+			c.mu.Unlock()
+			if !live {
+				// Completed (by the pusher, or a closing socket) before
+				// it could be told how to stop.
+				stop()
+			}
 			c.log().Debug().Str("op", rc.OperationName).Str("op_type", "subscription").Bool("pushed", true).
 				Dur("duration", time.Since(began)).Msg("graphql operation")
 			return
 		}
 		// Declined: the executor takes it, in a context of its own.
-		cancel()
 		exCtx, exCancel := context.WithCancel(graphql.WithOperationContext(traced, rc))
 		exOp := &operation{id: id, cancel: exCancel, prefix: op.prefix}
 		if c.register(exOp, op) {
@@ -542,7 +563,9 @@ func (c *conn) register(op, prev *operation) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing || c.active[op.id] != prev {
-		op.cancel()
+		if op.cancel != nil {
+			op.cancel()
+		}
 		return false
 	}
 	c.active[op.id] = op
@@ -575,10 +598,16 @@ func (s *sink) Send(payload []byte) bool { return s.c.tryResult(s.op, payload) }
 func (s *sink) WaitRoom(ctx context.Context) error { return s.c.waitRoom(ctx, s.op) }
 
 func (s *sink) Complete() {
-	if s.c.release(s.op) && s.c.opParent.Err() == nil {
-		s.c.enqueue(frameComplete(s.op.id, s.c.legacy))
+	c := s.c
+	c.mu.Lock()
+	cancel := s.op.cancel // nil while Push has not returned; start stops it then
+	c.mu.Unlock()
+	if c.release(s.op) && c.opParent.Err() == nil {
+		c.enqueue(frameComplete(s.op.id, c.legacy))
 	}
-	s.op.cancel()
+	if cancel != nil {
+		cancel()
+	}
 }
 
 func (c *conn) run(ctx context.Context, op *operation, rc *graphql.OperationContext) {
@@ -635,9 +664,13 @@ func (c *conn) stop(id string) {
 	c.mu.Lock()
 	op := c.active[id]
 	delete(c.active, id)
-	c.mu.Unlock()
+	var cancel func()
 	if op != nil {
-		op.cancel()
+		cancel = op.cancel
+	}
+	c.mu.Unlock()
+	if cancel != nil {
+		cancel()
 	}
 }
 

@@ -54,11 +54,12 @@ const (
 
 // InitFunc authenticates a connection_init payload (nil when the client sent
 // none). The context it returns becomes the parent of every operation on the
-// socket; if it has a deadline, the socket closes with 4403 when it passes,
-// which is how a token's expiry reaches the client. An error refuses the
-// connection with 4403 and its message as the close reason, so it must not
-// carry internal details.
-type InitFunc func(ctx context.Context, payload map[string]any) (context.Context, error)
+// socket. If expires is not zero the socket closes with 4403 then, which is
+// how a token's expiry reaches the client (a timer, not a context deadline:
+// it costs an idle socket less). An error refuses the connection with 4403
+// and its message as the close reason, so it must not carry internal
+// details.
+type InitFunc func(ctx context.Context, payload map[string]any) (next context.Context, expires time.Time, err error)
 
 // Config configures a Transport. Its zero value gives the defaults noted on
 // each field.

@@ -276,8 +276,19 @@ func withCallerLog(ctx context.Context) context.Context {
 	if err != nil {
 		return ctx
 	}
-	l := zerolog.Ctx(ctx).With().Str("user_id", c.ID).Bool("service", c.Service).Logger()
+	l := zerolog.Ctx(ctx).Hook(callerHook{id: c.ID, service: c.Service})
 	return l.WithContext(ctx)
+}
+
+// callerHook adds the caller to every line; a hook rather than With for the
+// reason given at server's requestIDHook: an open socket keeps its logger.
+type callerHook struct {
+	id      string
+	service bool
+}
+
+func (h callerHook) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
+	e.Str("user_id", h.id).Bool("service", h.service)
 }
 
 // streamCaller tells the SSE transport whose stream a request opens, for

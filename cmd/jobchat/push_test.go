@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -209,6 +210,38 @@ func TestWebsocketTokenExpiry(t *testing.T) {
 				t.Fatal("the expired socket's subscription still holds its feed")
 			}
 			time.Sleep(10 * time.Millisecond)
+		}
+	})
+}
+
+// TestPushedSubscriptionsReleased: sockets with pushed subscriptions, closed
+// by the client politely or not, leave no goroutine and no feed behind.
+func TestPushedSubscriptionsReleased(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, e *env) {
+		ben := userToken(t, "ben", "Ben")
+		conv := e.openJob(t, "job-rel", "ana", "ben", "hi")
+		settle := func() int {
+			runtime.GC()
+			time.Sleep(20 * time.Millisecond)
+			return runtime.NumGoroutine()
+		}
+		baseline := settle()
+		for i := range 10 {
+			ws := e.dial(t, "graphql-transport-ws", map[string]any{"authorization": "Bearer " + ben})
+			id := ws.subscribe(concSubscription, map[string]any{"c": conv.ID, "after": 0})
+			ws.nextMessage(id)
+			if i%2 == 0 {
+				_ = ws.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+			}
+			_ = ws.conn.Close()
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for settle() > baseline || e.app.resolver.FeedStats().Feeds != 0 {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<20)
+				t.Fatalf("%d goroutines (baseline %d), %d feeds:\n%s", runtime.NumGoroutine(), baseline,
+					e.app.resolver.FeedStats().Feeds, buf[:runtime.Stack(buf, true)])
+			}
 		}
 	})
 }

@@ -451,7 +451,7 @@ func TestLegacyInitGetsAckAndKeepAlive(t *testing.T) {
 	expect(t, c, "ka") // and then every KeepAlive
 }
 
-func TestLegacyStartDataStop(t *testing.T) {
+func TestLegacyStartDataStopComplete(t *testing.T) {
 	srv := newTestServer(t, Config{})
 	c := srv.mustDial(t, "graphql-ws")
 	send(t, c, wsMsg{Type: "connection_init"})
@@ -462,25 +462,21 @@ func TestLegacyStartDataStop(t *testing.T) {
 	if m := expect(t, c, "data"); m.ID != "s" || !strings.Contains(string(m.Payload), `"ticks":1`) {
 		t.Fatalf("data = %+v", m)
 	}
+	// PROTOCOL.md: the server answers stop with complete, and then sends
+	// nothing more for the operation.
 	send(t, c, wsMsg{Type: "stop", ID: "s"})
-	// The stop ends the operation silently: after the answer to the next
-	// start, nothing more for "s" arrives.
-	send(t, c, wsMsg{Type: "start", ID: "q", Payload: json.RawMessage(`{"query":"{ hello }"}`)})
-	for m := recv(t, c); !(m.Type == "complete" && m.ID == "q"); m = recv(t, c) {
-		switch {
-		case m.Type == "data" && m.ID == "s": // in flight before the stop
-		case m.Type == "data" && m.ID == "q":
-			if string(m.Payload) != `{"data":{"hello":"world"}}` {
-				t.Fatalf("query data = %s", m.Payload)
-			}
-		default:
-			t.Fatalf("unexpected %+v", m)
+	for m := recv(t, c); !(m.Type == "complete" && m.ID == "s"); m = recv(t, c) {
+		if m.Type != "data" || m.ID != "s" { // data in flight before the stop
+			t.Fatalf("unexpected %+v while waiting for complete", m)
 		}
 	}
-	time.Sleep(50 * time.Millisecond)
-	send(t, c, wsMsg{Type: "start", ID: "q2", Payload: json.RawMessage(`{"query":"{ hello }"}`)})
-	if m := expect(t, c, "data"); m.ID != "q2" {
-		t.Fatalf("data for %q after stop", m.ID)
+	time.Sleep(50 * time.Millisecond) // several ticks' worth
+	send(t, c, wsMsg{Type: "start", ID: "q", Payload: json.RawMessage(`{"query":"{ hello }"}`)})
+	if m := expect(t, c, "data"); m.ID != "q" || string(m.Payload) != `{"data":{"hello":"world"}}` {
+		t.Fatalf("query data = %+v", m)
+	}
+	if m := expect(t, c, "complete"); m.ID != "q" {
+		t.Fatalf("complete for %q", m.ID)
 	}
 }
 
@@ -508,10 +504,15 @@ func TestLegacyConnectionTerminateCloses(t *testing.T) {
 func TestLegacyMalformedMessageKeepsSocket(t *testing.T) {
 	srv := newTestServer(t, Config{})
 	c := srv.mustDial(t, "graphql-ws")
-	for _, frame := range []string{`not json`, `{"type":"bogus","id":"1"}`, `{"type":"start","payload":{"query":"{ hello }"}}`, `{"type":"start","id":"1","payload":{"query":"{ hello }"}}`} {
-		sendRaw(t, c, frame)
-		if m := expect(t, c, "error"); !strings.Contains(string(m.Payload), "message") {
-			t.Fatalf("%s: error payload %s", frame, m.Payload)
+	for _, tc := range []struct{ frame, want string }{
+		{`not json`, "connection_error"}, // as PROTOCOL.md says for a message that does not parse
+		{`{"type":"bogus","id":"1"}`, "error"},
+		{`{"type":"start","payload":{"query":"{ hello }"}}`, "error"},
+		{`{"type":"start","id":"1","payload":{"query":"{ hello }"}}`, "error"}, // before init
+	} {
+		sendRaw(t, c, tc.frame)
+		if m := expect(t, c, tc.want); !strings.Contains(string(m.Payload), "message") {
+			t.Fatalf("%s: %s payload %s", tc.frame, tc.want, m.Payload)
 		}
 	}
 	send(t, c, wsMsg{Type: "connection_init"})

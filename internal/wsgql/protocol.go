@@ -90,13 +90,17 @@ func (c *conn) handle(data []byte) {
 	}
 }
 
-// handleLegacy processes one subscriptions-transport-ws message. That
-// protocol answers mistakes with an error message and keeps the socket.
+// handleLegacy processes one subscriptions-transport-ws message, as its
+// PROTOCOL.md and reference server do: mistakes get connection_error (a
+// message that does not parse) or error (anything else), and the socket
+// stays.
 func (c *conn) handleLegacy(data []byte) {
 	received := graphql.Now()
 	var m inbound
 	if err := json.Unmarshal(data, &m); err != nil {
-		c.enqueue(legacyMessageError("", "invalid message: not a JSON object"))
+		// PROTOCOL.md: a message that does not parse gets connection_error,
+		// and the socket stays.
+		c.enqueue(legacyConnectionError("invalid message: not a JSON object"))
 		return
 	}
 	id, hasID := idOf(m.ID)
@@ -149,11 +153,15 @@ func (c *conn) handleLegacy(data []byte) {
 			c.enqueue(legacyMessageError("", `"stop" needs a non-empty string id`))
 			return
 		}
-		c.stop(id)
+		// PROTOCOL.md: the server answers a stop with complete.
+		if c.isActive(id) {
+			c.stop(id)
+			c.enqueue(frameComplete(id, true))
+		}
 	case "connection_terminate":
 		c.close(CloseNormal, "")
 	default:
-		c.enqueue(legacyMessageError(id, fmt.Sprintf("unknown message type %q", m.Type)))
+		c.enqueue(legacyMessageError(id, fmt.Sprintf("Invalid message type %q", m.Type)))
 	}
 }
 

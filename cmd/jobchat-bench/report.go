@@ -184,6 +184,9 @@ func markdown(r *report) string {
 	fmt.Fprintf(&b, "| bench RSS with the sockets open | %s |\n", mibOrNA(m.BenchRSSBytes))
 	if r.Idle != nil {
 		fmt.Fprintf(&b, "| server CPU at rest | %.2f%% of a core over %.0f s (%.3f CPU s) |\n", r.Idle.CPUPercent, r.Idle.Seconds, r.Idle.CPUSeconds)
+		if n := int64(r.Connect.Connected); n > 0 && m.RSSBeforeBytes > 0 && r.Idle.RSSBytes > 0 {
+			fmt.Fprintf(&b, "| server RSS per socket after the rest | %.1f KiB |\n", float64(r.Idle.RSSBytes-m.RSSBeforeBytes)/float64(n)/1024)
+		}
 	}
 	b.WriteString("\n")
 

@@ -347,8 +347,10 @@ func (p pprofProbe) goroutines(ctx context.Context) int64 {
 	return parseGoroutineTotal(b)
 }
 
+// heapInuse reads the server's heap in use right after a collection it
+// forces, so that garbage from the connection storm does not count.
 func (p pprofProbe) heapInuse(ctx context.Context) int64 {
-	b, err := p.get(ctx, "/heap?debug=1")
+	b, err := p.get(ctx, "/heap?debug=1&gc=1")
 	if err != nil {
 		return -1
 	}

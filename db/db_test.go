@@ -158,3 +158,62 @@ func TestQueryLog(t *testing.T) {
 		t.Fatalf("query not logged at debug: %q", buf.String())
 	}
 }
+
+// TestSendUserMessage: the send fills the message, returns the sender's
+// profile as it read it, refuses strangers and reused client ids without
+// moving seq, and on every dialect reaches the query log.
+func TestSendUserMessage(t *testing.T) {
+	for _, dialect := range dbtest.Dialects(t) {
+		t.Run(dialect, func(t *testing.T) {
+			bdb := dbtest.New(t, dialect)
+			c := seedConversation(t, bdb, "job1", "alice", "bob")
+			var buf bytes.Buffer
+			ctx := zerolog.New(&buf).Level(zerolog.DebugLevel).WithContext(context.Background())
+			send := func(sender, client string, loc bool) (*db.Message, *db.Profile, error) {
+				m := &db.Message{ConversationID: c.ID, SenderID: ptr(sender), SenderName: ptr("fallback"),
+					MessageText: "hi", MessageType: db.MessageText}
+				if client != "" {
+					m.ClientMessageID = ptr(client)
+				}
+				if loc {
+					m.MessageType = db.MessageLocation
+					m.LocationLatitude, m.LocationLongitude, m.LocationLabel = ptr(52.5), ptr(13.4), ptr("here")
+				}
+				p, err := db.SendUserMessage(ctx, bdb, m)
+				return m, p, err
+			}
+
+			m, p, err := send("alice", "c-1", true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Seq != 1 || m.ID == "" || m.CreatedAt.IsZero() || m.SenderName == nil || *m.SenderName != "name alice" {
+				t.Fatalf("message not filled: %+v", m)
+			}
+			if p == nil || p.ID != "alice" || p.DisplayName != "name alice" || p.CreatedAt.IsZero() {
+				t.Fatalf("sender profile: %+v", p)
+			}
+			stored, err := db.SelectMessageByClientID(ctx, bdb, "alice", "c-1")
+			if err != nil || stored.ID != m.ID || stored.LocationLatitude == nil || *stored.LocationLatitude != 52.5 ||
+				stored.LocationLabel == nil || *stored.LocationLabel != "here" || !stored.CreatedAt.Equal(m.CreatedAt) {
+				t.Fatalf("stored %+v, %v; sent %+v", stored, err, m)
+			}
+			if m, _, err := send("bob", "", false); err != nil || m.Seq != 2 {
+				t.Fatalf("second send: %+v %v", m, err)
+			}
+
+			if _, _, err := send("alice", "c-1", false); !errors.Is(err, db.ErrConflict) {
+				t.Fatalf("reused client id: got %v, want ErrConflict", err)
+			}
+			if _, _, err := send("carol", "", false); !errors.Is(err, db.ErrNotFound) {
+				t.Fatalf("stranger: got %v, want ErrNotFound", err)
+			}
+			if seq, _ := db.SelectLastSeq(ctx, bdb, c.ID); seq != 2 {
+				t.Fatalf("refused sends moved seq to %d", seq)
+			}
+			if !strings.Contains(buf.String(), `"message":"sql query"`) {
+				t.Fatalf("send not logged at debug: %q", buf.String())
+			}
+		})
+	}
+}

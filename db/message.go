@@ -205,102 +205,131 @@ func SelectMessages(ctx context.Context, idb bun.IDB, f MessageFilter) ([]*Messa
 // profile name, and moves the read pointers, atomically. It returns
 // ErrNotFound when the conversation does not exist or the sender is not in
 // it, and ErrConflict when the client id was used before; it fills m's ID,
-// Seq, SenderName and CreatedAt.
+// Seq, SenderName and CreatedAt. sender is the sender's profile as the send
+// read it, or nil when the sender has none, so that the broadcast that
+// follows need not look it up again.
 //
 // On PostgreSQL it is one statement, so a send costs one round trip and no
 // explicit transaction: the conversation row's lock, held to the end of the
 // statement, orders concurrent senders as PostMessage's transaction does.
-func SendUserMessage(ctx context.Context, bdb *bun.DB, m *Message) error {
+func SendUserMessage(ctx context.Context, bdb *bun.DB, m *Message) (sender *Profile, err error) {
 	if m.SenderID == nil {
-		return fmt.Errorf("send user message: no sender")
+		return nil, fmt.Errorf("send user message: no sender")
 	}
 	if bdb.Dialect().Name() != dialect.PG {
 		return sendInTx(ctx, bdb, m)
 	}
 	m.ID = NewID()
 	m.CreatedAt = now()
-	dedupe := ""
+	query := sendSQL
 	if m.ClientMessageID != nil {
-		dedupe = "AND NOT EXISTS (SELECT 1 FROM messages WHERE sender_id = ?sender AND client_message_id = ?client_id)"
+		query = sendDedupeSQL
 	}
-	q := bdb.NewRaw(`WITH c AS (
-	UPDATE conversations SET last_seq = last_seq + 1, last_message_id = ?id, last_message_at = ?at, updated_at = ?at
-	WHERE id = ?conv
-	  AND EXISTS (SELECT 1 FROM participants WHERE conversation_id = ?conv AND profile_id = ?sender)
-	  `+dedupe+`
+	// The statement goes to pgx with its arguments as bind parameters,
+	// past bun, which would inline them: its text is then the same for
+	// every send, so pgx prepares it once per connection and PostgreSQL
+	// plans it once, where inlined values made every send a new statement
+	// to prepare, plan and later deallocate (three round trips instead of
+	// one, and most of a send's CPU on both sides). bun's hooks do not see
+	// it, so it calls the package's query log itself.
+	start := time.Now()
+	var (
+		name               *string
+		pID, pName         *string
+		pAvatar            *string
+		pCreated, pUpdated *time.Time
+	)
+	err = queryRowPG(ctx, bdb.DB, query, []any{
+		m.ID, m.CreatedAt, m.ConversationID, *m.SenderID, m.SenderName,
+		m.MessageText, string(m.MessageType), m.LocationLatitude, m.LocationLongitude, m.LocationLabel,
+		m.AttachmentURL, m.AttachmentFileName, m.AttachmentMimeType, m.AttachmentSizeBytes,
+		m.ClientMessageID,
+	}, &m.Seq, &name, &pID, &pName, &pAvatar, &pCreated, &pUpdated)
+	queryLog{}.AfterQuery(ctx, &bun.QueryEvent{DB: bdb, Query: query, StartTime: start, Err: err})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, sendRefused(ctx, bdb, m)
+	}
+	if err != nil {
+		return nil, mapErr("send message", err)
+	}
+	m.SenderName = name
+	if pID != nil && pName != nil && pCreated != nil && pUpdated != nil {
+		sender = &Profile{ID: *pID, DisplayName: *pName, AvatarURL: pAvatar, CreatedAt: pCreated.UTC(), UpdatedAt: pUpdated.UTC()}
+	}
+	return sender, nil
+}
+
+// sendSQL is SendUserMessage's statement on PostgreSQL. It returns the new
+// seq, the stored sender name and the sender's profile (NULLs without
+// one), and takes positional parameters: $1 id, $2 created_at, $3
+// conversation, $4 sender, $5 the fallback sender name, $6 text, $7 type,
+// $8 to $10 the location, $11 to $14 the attachment, $15 the client
+// message id. Every parameter is cast, because PostgreSQL cannot infer
+// types in an INSERT's SELECT list, and so that a parameter's type never
+// depends on where it is first used. sendDedupeSQL also refuses a client
+// message id the sender used before.
+const (
+	sendSQL       = sendSQLHead + sendSQLTail
+	sendDedupeSQL = sendSQLHead + `
+	  AND NOT EXISTS (SELECT 1 FROM messages WHERE sender_id = $4::text AND client_message_id = $15::text)` + sendSQLTail
+
+	sendSQLHead = `WITH s AS (
+	SELECT id, display_name, avatar_url, created_at, updated_at FROM profiles WHERE id = $4::text
+), c AS (
+	UPDATE conversations
+	SET last_seq = last_seq + 1, last_message_id = $1::text, last_message_at = $2::timestamptz, updated_at = $2::timestamptz
+	WHERE id = $3::text
+	  AND EXISTS (SELECT 1 FROM participants WHERE conversation_id = $3::text AND profile_id = $4::text)`
+	sendSQLTail = `
 	RETURNING last_seq
 ), m AS (
 	INSERT INTO messages (id, conversation_id, seq, sender_id, sender_name, message_text, message_type,
 		location_latitude, location_longitude, location_label,
 		attachment_url, attachment_file_name, attachment_mime_type, attachment_size_bytes,
 		client_message_id, created_at)
-	SELECT ?id, ?conv, c.last_seq, ?sender, COALESCE((SELECT display_name FROM profiles WHERE id = ?sender), ?name),
-		?text, ?type, ?lat, ?lng, ?label, ?att_url, ?att_name, ?att_mime, ?att_size, ?client_id, ?at
+	SELECT $1::text, $3::text, c.last_seq, $4::text,
+		COALESCE((SELECT display_name FROM s), $5::text),
+		$6::text, $7::text, $8::double precision, $9::double precision, $10::text,
+		$11::text, $12::text, $13::text, $14::bigint, $15::text, $2::timestamptz
 	FROM c
 	RETURNING seq, sender_name
 ), p AS (
 	UPDATE participants
-	SET last_activity_at = ?at,
-	    last_read_seq = CASE WHEN profile_id = ?sender THEN (SELECT seq FROM m) ELSE last_read_seq END
-	WHERE conversation_id = ?conv AND EXISTS (SELECT 1 FROM m)
+	SET last_activity_at = $2::timestamptz,
+	    last_read_seq = CASE WHEN profile_id = $4::text THEN (SELECT seq FROM m) ELSE last_read_seq END
+	WHERE conversation_id = $3::text AND EXISTS (SELECT 1 FROM m)
 )
-SELECT seq, sender_name FROM m`, &sendArgs{
-		ID: m.ID, At: m.CreatedAt, Conv: m.ConversationID, Sender: *m.SenderID, Name: m.SenderName,
-		Text: m.MessageText, Type: string(m.MessageType), Lat: m.LocationLatitude, Lng: m.LocationLongitude,
-		Label: m.LocationLabel, AttURL: m.AttachmentURL, AttName: m.AttachmentFileName,
-		AttMime: m.AttachmentMimeType, AttSize: m.AttachmentSizeBytes, ClientID: m.ClientMessageID,
-	})
-	var name *string
-	err := q.Scan(ctx, &m.Seq, &name)
-	if errors.Is(err, sql.ErrNoRows) {
-		return sendRefused(ctx, bdb, m)
-	}
-	if err != nil {
-		return mapErr("send message", err)
-	}
-	m.SenderName = name
-	return nil
-}
-
-// sendArgs names SendUserMessage's arguments (bun reads ?name from the
-// struct's columns).
-type sendArgs struct {
-	ID       string    `bun:"id"`
-	At       time.Time `bun:"at"`
-	Conv     string    `bun:"conv"`
-	Sender   string    `bun:"sender"`
-	Name     *string   `bun:"name"`
-	Text     string    `bun:"text"`
-	Type     string    `bun:"type"`
-	Lat      *float64  `bun:"lat"`
-	Lng      *float64  `bun:"lng"`
-	Label    *string   `bun:"label"`
-	AttURL   *string   `bun:"att_url"`
-	AttName  *string   `bun:"att_name"`
-	AttMime  *string   `bun:"att_mime"`
-	AttSize  *int64    `bun:"att_size"`
-	ClientID *string   `bun:"client_id"`
-}
+SELECT m.seq, m.sender_name, s.id, s.display_name, s.avatar_url, s.created_at, s.updated_at
+FROM m LEFT JOIN s ON true`
+)
 
 // sendInTx is SendUserMessage for SQLite: the reads first, then the
 // writes in a transaction kept as short as possible, since SQLite has one
 // writer at a time. A reused client id is refused by the unique index.
-func sendInTx(ctx context.Context, bdb *bun.DB, m *Message) error {
+func sendInTx(ctx context.Context, bdb *bun.DB, m *Message) (*Profile, error) {
 	if _, err := SelectParticipant(ctx, bdb, m.ConversationID, *m.SenderID); err != nil {
 		if errors.Is(err, ErrNotFound) && m.ClientMessageID != nil {
 			// A retry elsewhere says more than "not found".
-			return sendRefused(ctx, bdb, m)
+			return nil, sendRefused(ctx, bdb, m)
 		}
-		return fmt.Errorf("send message: %w", err)
+		return nil, fmt.Errorf("send message: %w", err)
 	}
-	if p, err := SelectProfile(ctx, bdb, *m.SenderID); err == nil {
+	p, err := SelectProfile(ctx, bdb, *m.SenderID)
+	switch {
+	case err == nil:
 		m.SenderName = &p.DisplayName
-	} else if !errors.Is(err, ErrNotFound) {
-		return err
+	case errors.Is(err, ErrNotFound):
+		p = nil
+	default:
+		return nil, err
 	}
-	return bdb.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err = bdb.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		return PostMessage(ctx, tx, m)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // sendRefused tells why the send statement stored nothing.

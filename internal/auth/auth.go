@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -42,10 +43,26 @@ type claims struct {
 	jwt.RegisteredClaims
 }
 
+// leeway is the clock skew allowed on exp and nbf.
+const leeway = 5 * time.Second
+
+// maxVerified bounds the verified-token cache: a few MB of tokens at most,
+// far more than the users active on one instance within a token's lifetime.
+const maxVerified = 10000
+
 // Verifier checks tokens signed with one HS256 secret.
 type Verifier struct {
 	secret []byte
 	parser *jwt.Parser
+
+	// verified remembers the tokens that passed, by their exact text, with
+	// their caller. Clients send the same token with every request until it
+	// expires, and decoding it and checking its HMAC again each time was a
+	// noticeable share of a send's CPU. A token that passed once passes
+	// again until its exp (plus leeway), the secret being fixed, so a hit
+	// answers as the full check would; failures are not remembered.
+	mu       sync.Mutex
+	verified map[string]Caller
 }
 
 // NewVerifier returns a Verifier for secret.
@@ -55,13 +72,49 @@ func NewVerifier(secret []byte) *Verifier {
 		parser: jwt.NewParser(
 			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 			jwt.WithExpirationRequired(),
-			jwt.WithLeeway(5*time.Second),
+			jwt.WithLeeway(leeway),
 		),
+		verified: make(map[string]Caller),
 	}
 }
 
 // Verify parses and checks a bare token (no "Bearer " prefix).
 func (v *Verifier) Verify(token string) (Caller, error) {
+	now := time.Now()
+	v.mu.Lock()
+	c, ok := v.verified[token]
+	v.mu.Unlock()
+	if ok && now.Before(c.ExpiresAt.Add(leeway)) { // as jwt checks exp
+		return c, nil
+	}
+	c, err := v.verify(token)
+	if err == nil {
+		v.remember(token, c, now)
+	}
+	return c, err
+}
+
+// remember caches a verified token. When the cache is full it first drops
+// the expired entries, and if that is not enough, all of them: the cost of
+// a miss is only a full check.
+func (v *Verifier) remember(token string, c Caller, now time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(v.verified) >= maxVerified {
+		for t, vc := range v.verified {
+			if !now.Before(vc.ExpiresAt.Add(leeway)) {
+				delete(v.verified, t)
+			}
+		}
+		if len(v.verified) >= maxVerified {
+			clear(v.verified)
+		}
+	}
+	v.verified[token] = c
+}
+
+// verify is Verify without the cache.
+func (v *Verifier) verify(token string) (Caller, error) {
 	var c claims
 	_, err := v.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return v.secret, nil })
 	if err != nil {

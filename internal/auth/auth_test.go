@@ -69,6 +69,58 @@ func TestVerify(t *testing.T) {
 	}
 }
 
+// TestVerifyCache: a verified token is answered from the cache, as the
+// full check would answer, until it expires; failures are not cached; the
+// cache stays bounded.
+func TestVerifyCache(t *testing.T) {
+	v := NewVerifier(secret)
+	tok, err := Issue(secret, Caller{ID: "u1", Name: "Ana"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := v.Verify(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second, err := v.Verify(tok); err != nil || second != first {
+		t.Fatalf("second Verify = %+v, %v; want %+v", second, err, first)
+	}
+	if _, ok := v.verified[tok]; !ok {
+		t.Fatal("verified token not cached")
+	}
+	if _, err := v.Verify("not.a.token"); err == nil {
+		t.Fatal("garbage verified")
+	}
+	if len(v.verified) != 1 {
+		t.Fatalf("cache holds %d tokens, want 1: failures must not be cached", len(v.verified))
+	}
+
+	// Entries stand in for tokens that only the cache could accept: one
+	// past its exp plus leeway must go through the full check again.
+	v.verified["live"] = Caller{ID: "u2", ExpiresAt: time.Now().Add(time.Minute)}
+	v.verified["stale"] = Caller{ID: "u3", ExpiresAt: time.Now().Add(-leeway - time.Second)}
+	if c, err := v.Verify("live"); err != nil || c.ID != "u2" {
+		t.Fatalf("live entry: %+v, %v", c, err)
+	}
+	if _, err := v.Verify("stale"); !errors.Is(err, ErrUnauthenticated) {
+		t.Fatalf("expired entry accepted: %v", err)
+	}
+
+	for i := range maxVerified {
+		v.verified[strings.Repeat("x", 8)+string(rune(i))] = Caller{ExpiresAt: time.Now().Add(time.Hour)}
+	}
+	if _, err := v.Verify(tok); err != nil {
+		t.Fatal(err)
+	}
+	other, _ := Issue(secret, Caller{ID: "u4"}, time.Hour)
+	if _, err := v.Verify(other); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(v.verified); n > maxVerified {
+		t.Fatalf("cache holds %d tokens, cap is %d", n, maxVerified)
+	}
+}
+
 func TestMiddleware(t *testing.T) {
 	v := NewVerifier(secret)
 	tok, _ := Issue(secret, Caller{ID: "u1", Name: "Ana"}, time.Hour)

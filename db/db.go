@@ -23,7 +23,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
@@ -54,14 +54,23 @@ func Open(ctx context.Context, cfg Config) (*bun.DB, error) {
 	var (
 		sqldb *sql.DB
 		bdb   *bun.DB
-		err   error
 	)
 	switch {
 	case strings.HasPrefix(cfg.URL, "postgres://"), strings.HasPrefix(cfg.URL, "postgresql://"):
-		sqldb, err = sql.Open("pgx", cfg.URL)
+		pgcfg, err := pgx.ParseConfig(cfg.URL)
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
+		if !strings.Contains(cfg.URL, "default_query_exec_mode") {
+			// bun writes values into the SQL text, so nearly every query
+			// is new: pgx's default would prepare each one (a round trip),
+			// cache it (holding its text: tens of MB across the pool) and
+			// deallocate it later. Run them unprepared instead; the one
+			// hot statement with parameters (the send) asks for the cache
+			// itself.
+			pgcfg.DefaultQueryExecMode = pgx.QueryExecModeExec
+		}
+		sqldb = stdlib.OpenDB(*pgcfg)
 		maxConns := cfg.MaxOpenConns
 		if maxConns == 0 {
 			maxConns = 20
@@ -153,6 +162,9 @@ func queryRowPG(ctx context.Context, sqldb *sql.DB, query string, args []any, de
 			if !ok {
 				return fmt.Errorf("query: driver connection %T is not pgx", dc)
 			}
+			// Prepared once per connection and cached: the pool's default
+			// mode (see Open) prepares nothing.
+			args := append([]any{pgx.QueryExecModeCacheStatement}, args...)
 			err := pc.Conn().QueryRow(ctx, query, args...).Scan(dest...)
 			if err != nil && pgconn.SafeToRetry(err) {
 				// Tells Raw to drop the connection, as database/sql does.

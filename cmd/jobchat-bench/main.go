@@ -135,7 +135,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.IntVar(&o.ServerPID, "server-pid", 0, "pid of the server behind -url, for RSS and CPU from /proc (0: not measured)")
 	fs.StringVar(&o.DB, "db", "", "with -spawn: PostgreSQL URL for JOBCHAT_DATABASE_URL (default: SQLite in a temp dir)")
 	fs.StringVar(&o.Redis, "redis", "", "with -spawn: JOBCHAT_REDIS_URL")
-	fs.Var(&env, "server-env", "with -spawn: extra KEY=VALUE for the server's environment (repeatable), e.g. JOBCHAT_PPROF=true")
+	fs.Var(&env, "server-env", "with -spawn: extra KEY=VALUE for the server's environment (repeatable), e.g. JOBCHAT_DB_MAX_CONNS=40")
 	fs.BoolVar(&o.KeepServerDir, "keep-server-dir", false, "with -spawn: keep the temp dir (server log, SQLite file)")
 	fs.StringVar(&o.PprofURL, "pprof", "", "base URL of the server's /debug/pprof for goroutines and heap (default: with -spawn, JOBCHAT_PPROF_ADDR on a free port; else <url>/debug/pprof; n/a if unreachable)")
 	fs.BoolVar(&o.NoPprof, "no-pprof", false, "do not read goroutines and heap from /debug/pprof (collecting a goroutine profile briefly stops the server)")

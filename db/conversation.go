@@ -71,7 +71,6 @@ type Participant struct {
 	ProfileID      string    `bun:"profile_id,pk"`
 	Role           Role      `bun:"role,notnull"`
 	LastReadSeq    int64     `bun:"last_read_seq,notnull"`
-	LastActivityAt time.Time `bun:"last_activity_at,notnull"`
 	JoinedAt       time.Time `bun:"joined_at,notnull"`
 
 	Profile *Profile `bun:"rel:belongs-to,join:profile_id=id"`
@@ -124,8 +123,7 @@ func InsertConversationIfAbsent(ctx context.Context, idb bun.IDB, c *Conversatio
 
 // InsertParticipant adds p to its conversation unless it is already there.
 func InsertParticipant(ctx context.Context, idb bun.IDB, p *Participant) error {
-	t := now()
-	p.JoinedAt, p.LastActivityAt = t, t
+	p.JoinedAt = now()
 	_, err := idb.NewInsert().Model(p).On("CONFLICT (conversation_id, profile_id) DO NOTHING").Exec(ctx)
 	return mapErr("insert participant", err)
 }
@@ -199,8 +197,8 @@ type ConversationCursor struct {
 // ConversationFilter selects a page of a conversation list, newest activity
 // first.
 type ConversationFilter struct {
-	// ProfileID limits the list to that profile's conversations, ordered by
-	// the profile's own activity index; empty lists every conversation.
+	// ProfileID limits the list to that profile's conversations; empty
+	// lists every conversation.
 	ProfileID string
 	JobID     string
 	// UnreadOnly keeps conversations with messages after ProfileID's pointer.
@@ -213,9 +211,10 @@ type ConversationFilter struct {
 func SelectConversations(ctx context.Context, idb bun.IDB, f ConversationFilter) ([]*Conversation, error) {
 	var cs []*Conversation
 	q := withDetails(idb.NewSelect().Model(&cs))
+	// A conversation's activity is its own, the same for both participants
+	// (see migration 20261125000002).
 	activity := "c.updated_at"
 	if f.ProfileID != "" {
-		activity = "me.last_activity_at"
 		q = q.Join("JOIN participants AS me ON me.conversation_id = c.id AND me.profile_id = ?", f.ProfileID)
 		if f.UnreadOnly {
 			q = q.Where("c.last_seq > me.last_read_seq")

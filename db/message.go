@@ -84,8 +84,8 @@ func NewID() string {
 }
 
 // PostMessage appends m to its conversation: it takes the next seq under the
-// conversation's row lock, inserts m, and moves the participants' activity
-// time and the sender's read pointer. Call it inside a transaction, so that
+// conversation's row lock (which also moves the conversation's activity
+// time), inserts m, and moves the sender's read pointer. Call it inside a transaction, so that
 // the seq lock is held until commit and seqs commit in order. It fills m's
 // ID, Seq and CreatedAt.
 func PostMessage(ctx context.Context, idb bun.IDB, m *Message) error {
@@ -99,16 +99,17 @@ func PostMessage(ctx context.Context, idb bun.IDB, m *Message) error {
 	if _, err := idb.NewInsert().Model(m).Exec(ctx); err != nil {
 		return mapErr("insert message", err)
 	}
-	q := idb.NewUpdate().Model((*Participant)(nil)).
-		Set("last_activity_at = ?", m.CreatedAt).
-		Where("conversation_id = ?", m.ConversationID)
-	if m.SenderID != nil {
-		q = q.Set("last_read_seq = CASE WHEN profile_id = ? THEN ? ELSE last_read_seq END", *m.SenderID, m.Seq)
+	if m.SenderID == nil {
+		return nil
 	}
-	if _, err := q.Exec(ctx); err != nil {
-		return mapErr("update participants", err)
-	}
-	return nil
+	// The sender has read what they sent. Nothing else on the participant
+	// rows changes: activity is the conversation's.
+	_, err = idb.NewUpdate().Model((*Participant)(nil)).
+		Set("last_read_seq = ?", m.Seq).
+		Where("conversation_id = ?", m.ConversationID).
+		Where("profile_id = ?", *m.SenderID).
+		Exec(ctx)
+	return mapErr("update sender's read pointer", err)
 }
 
 // advanceSeq bumps the conversation's seq and records its last message in one
@@ -294,10 +295,8 @@ const (
 	FROM c
 	RETURNING seq, sender_name
 ), p AS (
-	UPDATE participants
-	SET last_activity_at = $2::timestamptz,
-	    last_read_seq = CASE WHEN profile_id = $4::text THEN (SELECT seq FROM m) ELSE last_read_seq END
-	WHERE conversation_id = $3::text AND EXISTS (SELECT 1 FROM m)
+	UPDATE participants SET last_read_seq = (SELECT seq FROM m)
+	WHERE conversation_id = $3::text AND profile_id = $4::text AND EXISTS (SELECT 1 FROM m)
 )
 SELECT m.seq, m.sender_name, s.id, s.display_name, s.avatar_url, s.created_at, s.updated_at
 FROM m LEFT JOIN s ON true`

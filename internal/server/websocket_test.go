@@ -262,6 +262,14 @@ func TestTransportWSTokenExpiryCloses4403(t *testing.T) {
 	send(t, c, wsMsg{Type: "subscribe", ID: "1", Payload: subscribePayload()})
 	// The subscription's ticks end with the socket: no complete, which would
 	// tell the client its subscription finished normally.
+	closeAfterNexts(t, c, 4403)
+}
+
+// closeAfterNexts reads until the server closes with want, allowing only
+// "next" messages before it: an operation ended by its socket's end gets
+// no complete.
+func closeAfterNexts(t *testing.T, c *websocket.Conn, want int) {
+	t.Helper()
 	if err := c.SetReadDeadline(time.Now().Add(wsWait)); err != nil {
 		t.Fatal(err)
 	}
@@ -270,8 +278,8 @@ func TestTransportWSTokenExpiryCloses4403(t *testing.T) {
 		err := c.ReadJSON(&m)
 		var ce *websocket.CloseError
 		if errors.As(err, &ce) {
-			if ce.Code != 4403 {
-				t.Fatalf("close code = %d (%s), want 4403", ce.Code, ce.Text)
+			if ce.Code != want {
+				t.Fatalf("close code = %d (%s), want %d", ce.Code, ce.Text, want)
 			}
 			return
 		}
@@ -646,26 +654,7 @@ func TestWebsocketShutdownClosesGoingAway(t *testing.T) {
 	// Sockets are hijacked: Shutdown neither waits for them nor closes
 	// them by itself; the transport's shutdown hook does.
 	go func() { _ = srv.Config.Shutdown(context.Background()) }()
-	if err := c.SetReadDeadline(time.Now().Add(wsWait)); err != nil {
-		t.Fatal(err)
-	}
-	for {
-		var m wsMsg
-		err := c.ReadJSON(&m)
-		var ce *websocket.CloseError
-		if errors.As(err, &ce) {
-			if ce.Code != websocket.CloseGoingAway {
-				t.Fatalf("close code = %d, want 1001", ce.Code)
-			}
-			return
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m.Type != "next" {
-			t.Fatalf("got %q during shutdown; want no complete", m.Type)
-		}
-	}
+	closeAfterNexts(t, c, websocket.CloseGoingAway)
 }
 
 func TestWebsocketGoroutinesReleased(t *testing.T) {

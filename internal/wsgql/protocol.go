@@ -165,7 +165,8 @@ func (c *conn) handleLegacy(data []byte) {
 	}
 }
 
-// objectOrNull decodes an optional payload that must be an object.
+// objectOrNull decodes an optional payload that must be an object. Numbers
+// stay json.Number, which gqlgen's input coercion expects of variables.
 func objectOrNull(raw json.RawMessage) (map[string]any, bool) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
@@ -174,8 +175,10 @@ func objectOrNull(raw json.RawMessage) (map[string]any, bool) {
 	if raw[0] != '{' {
 		return nil, false
 	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
 	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
+	if err := dec.Decode(&m); err != nil {
 		return nil, false
 	}
 	return m, true
@@ -215,36 +218,17 @@ func decodeParams(raw json.RawMessage) (*graphql.RawParams, error) {
 	if p.OperationName != nil {
 		params.OperationName = *p.OperationName
 	}
-	vars, ok := objectOrNullNumbers(p.Variables)
+	vars, ok := objectOrNull(p.Variables)
 	if !ok {
 		return nil, fmt.Errorf("payload.variables must be an object")
 	}
 	params.Variables = vars
-	ext, ok := objectOrNullNumbers(p.Extensions)
+	ext, ok := objectOrNull(p.Extensions)
 	if !ok {
 		return nil, fmt.Errorf("payload.extensions must be an object")
 	}
 	params.Extensions = ext
 	return params, nil
-}
-
-// objectOrNullNumbers is objectOrNull keeping numbers as json.Number, which
-// gqlgen's input coercion expects.
-func objectOrNullNumbers(raw json.RawMessage) (map[string]any, bool) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return nil, true
-	}
-	if raw[0] != '{' {
-		return nil, false
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		return nil, false
-	}
-	return m, true
 }
 
 var (

@@ -81,7 +81,7 @@ func Fields() []Field {
 		{"ws-max-operations", "JOBCHAT_WS_MAX_OPERATIONS", "100", "operations one WebSocket may run at once; the extra one gets a RATE_LIMITED error", intSetter(func(c *Config) *int { return &c.WSMaxOps })},
 		{"ws-send-queue", "JOBCHAT_WS_SEND_QUEUE", "1024", "frames that may wait for a slow WebSocket client; when full, its operations wait up to the write timeout, then it is closed with 1008", intSetter(func(c *Config) *int { return &c.WSSendQueue })},
 		{"pprof-addr", "JOBCHAT_PPROF_ADDR", "", "address for Go's /debug/pprof endpoints, e.g. 127.0.0.1:6060; empty: off. Never expose it publicly", func(c *Config, v string) error { c.PprofAddr = v; return nil }},
-		{"subscriber-buffer", "JOBCHAT_SUBSCRIBER_BUFFER", "256", "messages a subscription may lag before it is resynchronised from the database", intSetter(func(c *Config) *int { return &c.SubscriberBuf })},
+		{"subscriber-buffer", "JOBCHAT_SUBSCRIBER_BUFFER", "256", "messages an SSE subscription may lag before it is resynchronised from the database (WebSocket subscriptions use the send queue)", intSetter(func(c *Config) *int { return &c.SubscriberBuf })},
 		{"sse-keepalive", "JOBCHAT_SSE_KEEPALIVE", "15s", "how long a Server-Sent Events stream may stay silent before a keep-alive comment", durationSetter(func(c *Config) *time.Duration { return &c.SSEKeepAlive })},
 		{"sse-max-per-caller", "JOBCHAT_SSE_MAX_PER_CALLER", "16", "Server-Sent Events streams one caller may hold open at once; more get 429", intSetter(func(c *Config) *int { return &c.SSEMaxPerCaller })},
 		{"sse-max-streams", "JOBCHAT_SSE_MAX_STREAMS", "10000", "Server-Sent Events streams the instance holds open at once; more get 429", intSetter(func(c *Config) *int { return &c.SSEMaxStreams })},

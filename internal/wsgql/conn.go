@@ -45,7 +45,10 @@ type conn struct {
 
 	ops sync.WaitGroup
 
+	// keepAlive and expiry are guarded by mu: their callbacks run on timer
+	// goroutines.
 	keepAlive *time.Timer
+	expiry    *time.Timer
 	initTimer *time.Timer
 
 	mu         sync.Mutex
@@ -123,7 +126,9 @@ func (c *conn) serve() {
 			c.close(CloseInitTimeout, "Connection initialisation timeout")
 		}
 	})
+	c.mu.Lock()
 	c.keepAlive = time.AfterFunc(c.cfg.KeepAlive, c.ping)
+	c.mu.Unlock()
 
 	for {
 		_, data, err := c.ws.ReadMessage()
@@ -195,9 +200,15 @@ func (c *conn) teardown() {
 	if c.initTimer != nil {
 		c.initTimer.Stop()
 	}
-	if c.keepAlive != nil {
-		c.keepAlive.Stop()
+	c.mu.Lock()
+	for _, t := range []*time.Timer{c.keepAlive, c.expiry} {
+		if t != nil {
+			// A timer left running would keep the closed socket in memory
+			// until it fired: hours, for a token's expiry.
+			t.Stop()
+		}
 	}
+	c.mu.Unlock()
 	_ = c.ws.Close()
 	c.ops.Wait()
 }
@@ -236,7 +247,11 @@ func (c *conn) ping() {
 		c.abort(fmt.Errorf("websocket ping: %w", err))
 		return
 	}
-	c.keepAlive.Reset(c.cfg.KeepAlive)
+	c.mu.Lock()
+	if !c.closing {
+		c.keepAlive.Reset(c.cfg.KeepAlive)
+	}
+	c.mu.Unlock()
 }
 
 // close starts an orderly close: operations end, frames already queued are
@@ -469,15 +484,15 @@ func (c *conn) accept(payload map[string]any) bool {
 		expires = exp
 	}
 	c.opParent = ctx
-	if !expires.IsZero() {
-		// Stopped by nothing: after the socket's end it finds it closed.
-		time.AfterFunc(time.Until(expires), func() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !expires.IsZero() && !c.closing {
+		// teardown stops it.
+		c.expiry = time.AfterFunc(time.Until(expires), func() {
 			c.close(CloseForbidden, "Forbidden: token expired")
 		})
 	}
-	c.mu.Lock()
 	c.state = initDone
-	c.mu.Unlock()
 	return true
 }
 

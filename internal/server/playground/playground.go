@@ -17,6 +17,7 @@ package playground
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -27,6 +28,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -131,8 +133,8 @@ var contentTypes = map[string]string{
 
 // Handler serves the playground page at "/" and the assets under AssetsPath.
 type Handler struct {
-	page   file
-	assets map[string]file // by path under AssetsPath
+	page   *file
+	assets map[string]*file // by path under AssetsPath
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -142,11 +144,20 @@ type file struct {
 	contentType  string
 	cacheControl string
 	etag         string
+
+	// gzipped is body compressed, made on first request: GraphiQL's bundle
+	// is 1 MB as is and a third of that compressed, and a server that never
+	// serves the playground should not pay for it.
+	gzipOnce sync.Once
+	gzipped  []byte
 }
 
-func newFile(body []byte, contentType, cacheControl string) file {
+// minGzip is the smallest body worth compressing.
+const minGzip = 1024
+
+func newFile(body []byte, contentType, cacheControl string) *file {
 	sum := sha256.Sum256(body)
-	return file{
+	return &file{
 		body:         body,
 		contentType:  contentType,
 		cacheControl: cacheControl,
@@ -227,12 +238,12 @@ type settings struct {
 	DefaultHeaders string `json:"defaultHeaders"`
 }
 
-func loadAssets() (map[string]file, error) {
+func loadAssets() (map[string]*file, error) {
 	root, err := fs.Sub(embedded, "assets")
 	if err != nil {
 		return nil, err
 	}
-	assets := make(map[string]file)
+	assets := make(map[string]*file)
 	err = fs.WalkDir(root, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -288,12 +299,45 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.serve(w, r)
 }
 
-func (f file) serve(w http.ResponseWriter, r *http.Request) {
+func (f *file) serve(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
 	hdr.Set("Content-Type", f.contentType)
 	hdr.Set("Cache-Control", f.cacheControl)
-	hdr.Set("ETag", f.etag)
+	body, etag := f.body, f.etag
+	if len(body) >= minGzip {
+		hdr.Add("Vary", "Accept-Encoding")
+		if acceptsGzip(r) {
+			body, etag = f.gzip(), strings.TrimSuffix(f.etag, `"`)+`-gzip"`
+			hdr.Set("Content-Encoding", "gzip")
+		}
+	}
+	hdr.Set("ETag", etag)
 	// ServeContent answers conditional and range requests from the ETag; a
 	// zero modification time leaves Last-Modified out.
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.body))
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
+}
+
+func (f *file) gzip() []byte {
+	f.gzipOnce.Do(func() {
+		var b bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression) // the level is valid
+		_, _ = zw.Write(f.body)                                // writes to memory do not fail
+		_ = zw.Close()
+		f.gzipped = b.Bytes()
+	})
+	return f.gzipped
+}
+
+// acceptsGzip reports whether the request's Accept-Encoding allows gzip
+// (and does not refuse it with q=0).
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+			continue
+		}
+		q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
+		return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+	}
+	return false
 }

@@ -1,6 +1,7 @@
 package playground
 
 import (
+	"compress/gzip"
 	"encoding/json"
 	"io"
 	"io/fs"
@@ -275,4 +276,51 @@ func get(tb testing.TB, srv *httptest.Server, p string, header http.Header) (*ht
 		tb.Fatal(err)
 	}
 	return resp, string(body)
+}
+
+// TestGzip: clients that accept gzip get large files compressed, with their
+// own ETag and Vary; others, and small files, get them as they are.
+func TestGzip(t *testing.T) {
+	srv := httptest.NewServer(New(Config{}))
+	t.Cleanup(srv.Close)
+	_, page := get(t, srv, "/", nil)
+	var big string
+	for _, ref := range references(t, page) {
+		if strings.HasSuffix(ref, "graphiql.min.js") {
+			big = ref
+		}
+	}
+	if big == "" {
+		t.Fatal("page references no graphiql.min.js")
+	}
+	plainResp, plain := get(t, srv, big, http.Header{"Accept-Encoding": {"identity"}})
+	gzResp, gz := get(t, srv, big, http.Header{"Accept-Encoding": {"br, gzip;q=0.8"}})
+	if plainResp.Header.Get("Content-Encoding") != "" || gzResp.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("Content-Encoding: %q without gzip, %q with", plainResp.Header.Get("Content-Encoding"), gzResp.Header.Get("Content-Encoding"))
+	}
+	for _, r := range []*http.Response{plainResp, gzResp} {
+		if r.Header.Get("Vary") != "Accept-Encoding" {
+			t.Errorf("Vary = %q", r.Header.Get("Vary"))
+		}
+	}
+	if plainResp.Header.Get("ETag") == gzResp.Header.Get("ETag") {
+		t.Error("the gzipped and the plain body share an ETag")
+	}
+	zr, err := gzip.NewReader(strings.NewReader(gz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unzipped, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(unzipped) != plain || len(gz) >= len(plain)/2 {
+		t.Errorf("gzip body: %d bytes, unzips to %d; plain %d", len(gz), len(unzipped), len(plain))
+	}
+	if r, _ := get(t, srv, big, http.Header{"Accept-Encoding": {"gzip;q=0"}}); r.Header.Get("Content-Encoding") != "" {
+		t.Error("gzip sent to a client that refused it")
+	}
+	if r, _ := get(t, srv, big, http.Header{"Accept-Encoding": {"gzip"}, "If-None-Match": {gzResp.Header.Get("ETag")}}); r.StatusCode != http.StatusNotModified {
+		t.Errorf("revalidating the gzipped body: %d, want 304", r.StatusCode)
+	}
 }

@@ -83,16 +83,16 @@ func TestPushedMatchesExecutor(t *testing.T) {
 						t.Fatalf("%s: websocket got %+v", pushSelections[i].name, m)
 					}
 					var ev sseEvent
-					for ev = s.sse.next(); ev.typ == ":"; ev = s.sse.next() {
+					for ev = s.sse.next(); ev.Type == ":"; ev = s.sse.next() {
 					}
-					if ev.typ != "next" {
+					if ev.Type != "next" {
 						t.Fatalf("%s: SSE got %+v", pushSelections[i].name, ev)
 					}
-					if !sameJSON(t, m.Payload, []byte(ev.data)) {
-						t.Fatalf("%s: pushed and executed results differ:\npushed:   %s\nexecuted: %s", pushSelections[i].name, m.Payload, ev.data)
+					if !sameJSON(t, m.Payload, []byte(ev.Data)) {
+						t.Fatalf("%s: pushed and executed results differ:\npushed:   %s\nexecuted: %s", pushSelections[i].name, m.Payload, ev.Data)
 					}
-					if strings.Contains(ev.data, `"errors"`) {
-						t.Fatalf("%s: result has errors: %s", pushSelections[i].name, ev.data)
+					if strings.Contains(ev.Data, `"errors"`) {
+						t.Fatalf("%s: result has errors: %s", pushSelections[i].name, ev.Data)
 					}
 				}
 			}

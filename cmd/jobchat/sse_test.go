@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jobchat/jobchat/internal/auth"
+	"github.com/jobchat/jobchat/internal/ssetest"
 )
 
 // Subscriptions over Server-Sent Events (distinct connections mode of the
@@ -21,11 +21,8 @@ import (
 
 const sseSubscription = `subscription($c: ID!, $after: Int) { messageAdded(conversationId: $c, afterSeq: $after) { seq messageText messageType } }`
 
-// sseEvent is one event of a stream; keep-alive comments have typ ":".
-type sseEvent struct {
-	typ  string
-	data string
-}
+// sseEvent is one event of a stream; keep-alive comments have Type ":".
+type sseEvent = ssetest.Event
 
 // sseStream reads an event stream on a goroutine of its own.
 type sseStream struct {
@@ -82,31 +79,7 @@ func sseOpen(tb testing.TB, base, method, authorization, query string, vars map[
 }
 
 func (s *sseStream) read() {
-	r := bufio.NewReader(s.body)
-	ev, data := sseEvent{}, []string(nil)
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			close(s.events)
-			s.ended <- err
-			return
-		}
-		line = strings.TrimSuffix(line, "\n")
-		switch {
-		case line == "":
-			if ev.typ != "" || data != nil {
-				ev.data = strings.Join(data, "\n")
-				s.events <- ev
-			}
-			ev, data = sseEvent{}, nil
-		case strings.HasPrefix(line, ":"):
-			s.events <- sseEvent{typ: ":"}
-		case strings.HasPrefix(line, "event:"):
-			ev.typ = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
-		case strings.HasPrefix(line, "data:"):
-			data = append(data, strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " "))
-		}
-	}
+	s.ended <- ssetest.Read(s.body, s.events)
 }
 
 // close hangs up, as a client that goes away does.
@@ -135,15 +108,15 @@ func (s *sseStream) nextResult() gqlResponse {
 	s.tb.Helper()
 	for {
 		ev := s.next()
-		if ev.typ == ":" {
+		if ev.Type == ":" {
 			continue
 		}
-		if ev.typ != "next" {
+		if ev.Type != "next" {
 			s.tb.Fatalf("want a next event, got %+v", ev)
 		}
 		var r gqlResponse
-		if err := json.Unmarshal([]byte(ev.data), &r); err != nil {
-			s.tb.Fatalf("decode event %q: %v", ev.data, err)
+		if err := json.Unmarshal([]byte(ev.Data), &r); err != nil {
+			s.tb.Fatalf("decode event %q: %v", ev.Data, err)
 		}
 		return r
 	}
@@ -173,7 +146,7 @@ func (s *sseStream) end() (completed bool) {
 				}
 				return completed
 			}
-			switch ev.typ {
+			switch ev.Type {
 			case ":":
 			case "complete":
 				completed = true
@@ -291,7 +264,7 @@ func TestSSELimitsAndDisconnect(t *testing.T) {
 		t.Fatalf("refused: %d %s", status, body)
 	}
 	for range 2 {
-		if ev := s.next(); ev.typ != ":" {
+		if ev := s.next(); ev.Type != ":" {
 			t.Fatalf("want a keep-alive comment on an idle stream, got %+v", ev)
 		}
 	}

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,13 +15,13 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/jobchat/jobchat/internal/ssetest"
 )
 
 // sseEvent is one event of a text/event-stream; comment lines are events of
 // type ":".
-type sseEvent struct {
-	typ, data string
-}
+type sseEvent = ssetest.Event
 
 // sseStream reads an event stream on its own goroutine, so that tests can
 // wait for events with a timeout.
@@ -78,32 +77,7 @@ func openSSE(tb testing.TB, method, rawURL, query string, header http.Header) (*
 }
 
 func (s *sseStream) read() {
-	r := bufio.NewReader(s.resp.Body)
-	var ev sseEvent
-	var data []string
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			close(s.events)
-			s.ended <- err
-			return
-		}
-		line = strings.TrimSuffix(line, "\n")
-		switch {
-		case line == "":
-			if ev.typ != "" || data != nil {
-				ev.data = strings.Join(data, "\n")
-				s.events <- ev
-			}
-			ev, data = sseEvent{}, nil
-		case strings.HasPrefix(line, ":"):
-			s.events <- sseEvent{typ: ":"}
-		case strings.HasPrefix(line, "event:"):
-			ev.typ = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
-		case strings.HasPrefix(line, "data:"):
-			data = append(data, strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " "))
-		}
-	}
+	s.ended <- ssetest.Read(s.resp.Body, s.events)
 }
 
 func (s *sseStream) close() {
@@ -130,7 +104,7 @@ func (s *sseStream) next(tb testing.TB) sseEvent {
 func (s *sseStream) nextEvent(tb testing.TB) sseEvent {
 	tb.Helper()
 	for {
-		if ev := s.next(tb); ev.typ != ":" {
+		if ev := s.next(tb); ev.Type != ":" {
 			return ev
 		}
 	}
@@ -151,7 +125,7 @@ func (s *sseStream) waitEnd(tb testing.TB) []sseEvent {
 				}
 				return evs
 			}
-			if ev.typ != ":" {
+			if ev.Type != ":" {
 				evs = append(evs, ev)
 			}
 		case <-timeout:
@@ -162,10 +136,10 @@ func (s *sseStream) waitEnd(tb testing.TB) []sseEvent {
 
 func decodeEvent(tb testing.TB, ev sseEvent) gqlResponse {
 	tb.Helper()
-	if ev.typ != "next" {
+	if ev.Type != "next" {
 		tb.Fatalf("want a next event, got %+v", ev)
 	}
-	return decodeGQL(tb, ev.data)
+	return decodeGQL(tb, ev.Data)
 }
 
 // sseCallerConfig reads the test caller from the X-Test-Caller header, through the
@@ -221,7 +195,7 @@ func TestSSEQueryCompletes(t *testing.T) {
 		t.Fatalf("not a stream: %d %s", resp.StatusCode, body)
 	}
 	evs := s.waitEnd(t)
-	if len(evs) != 2 || decodeEvent(t, evs[0]).Data["bump"] != float64(1) || evs[1].typ != "complete" {
+	if len(evs) != 2 || decodeEvent(t, evs[0]).Data["bump"] != float64(1) || evs[1].Type != "complete" {
 		t.Fatalf("events %+v, want next {bump: 1} and complete", evs)
 	}
 }
@@ -243,14 +217,14 @@ func TestSSEValidationErrors(t *testing.T) {
 				t.Fatalf("not a stream: %d %s", resp.StatusCode, body)
 			}
 			evs := s.waitEnd(t)
-			if len(evs) != 2 || evs[1].typ != "complete" {
+			if len(evs) != 2 || evs[1].Type != "complete" {
 				t.Fatalf("events %+v, want next and complete", evs)
 			}
-			if strings.Contains(evs[0].data, `"data"`) {
-				t.Errorf("validation error with a data entry: %s", evs[0].data)
+			if strings.Contains(evs[0].Data, `"data"`) {
+				t.Errorf("validation error with a data entry: %s", evs[0].Data)
 			}
 			if got := decodeEvent(t, evs[0]); len(got.Errors) == 0 || got.Errors[0].Extensions["code"] != tt.wantCode {
-				t.Errorf("event %s, want code %s", evs[0].data, tt.wantCode)
+				t.Errorf("event %s, want code %s", evs[0].Data, tt.wantCode)
 			}
 		})
 	}
@@ -308,7 +282,7 @@ func TestSSEKeepAlive(t *testing.T) {
 	}
 	start := time.Now()
 	for range 3 {
-		if ev := s.next(t); ev.typ != ":" {
+		if ev := s.next(t); ev.Type != ":" {
 			t.Fatalf("want a keep-alive comment, got %+v", ev)
 		}
 	}
@@ -338,7 +312,7 @@ func TestSSEExpiry(t *testing.T) {
 		t.Fatalf("events %+v, want ticks, an error and complete", evs)
 	}
 	last, errEv := evs[len(evs)-1], decodeEvent(t, evs[len(evs)-2])
-	if last.typ != "complete" || len(errEv.Errors) != 1 || errEv.Errors[0].Message != "token expired" {
+	if last.Type != "complete" || len(errEv.Errors) != 1 || errEv.Errors[0].Message != "token expired" {
 		t.Fatalf("stream ended with %+v, want next {errors: token expired} and complete", evs[len(evs)-2:])
 	}
 	if decodeEvent(t, evs[0]).Data["ticks"] != float64(1) {
@@ -419,7 +393,7 @@ func TestSSEShutdown(t *testing.T) {
 		t.Fatalf("shutdown: %v", err)
 	}
 	for _, ev := range s.waitEnd(t) {
-		if ev.typ == "complete" {
+		if ev.Type == "complete" {
 			t.Fatal("stream completed on shutdown; clients would not reconnect")
 		}
 	}

@@ -40,6 +40,35 @@ func (r Role) MarshalGQL(w io.Writer) {
 	_, _ = io.WriteString(w, strconv.Quote(string(r)))
 }
 
+// ConversationStatus says whether participants may still write. Its values
+// are the GraphQL enum's.
+type ConversationStatus string
+
+// The states of a conversation.
+const (
+	ConversationOpen   ConversationStatus = "OPEN"
+	ConversationClosed ConversationStatus = "CLOSED"
+)
+
+// UnmarshalGQL lets gqlgen bind the ConversationStatus enum to this type.
+func (s *ConversationStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("ConversationStatus must be a string, got %T", v)
+	}
+	switch ConversationStatus(str) {
+	case ConversationOpen, ConversationClosed:
+		*s = ConversationStatus(str)
+		return nil
+	}
+	return fmt.Errorf("%q is not a valid ConversationStatus", str)
+}
+
+// MarshalGQL writes the enum value as a JSON string.
+func (s ConversationStatus) MarshalGQL(w io.Writer) {
+	_, _ = io.WriteString(w, strconv.Quote(string(s)))
+}
+
 // Conversation is one job's chat. Who takes part, and how far each has read,
 // lives in Participants, so that more people can join later.
 type Conversation struct {
@@ -51,8 +80,13 @@ type Conversation struct {
 	LastSeq       int64      `bun:"last_seq,notnull"`
 	LastMessageID *string    `bun:"last_message_id"`
 	LastMessageAt *time.Time `bun:"last_message_at"`
-	CreatedAt     time.Time  `bun:"created_at,notnull"`
-	UpdatedAt     time.Time  `bun:"updated_at,notnull"`
+	// Status is OPEN or CLOSED; a closed conversation is read-only for
+	// its participants.
+	Status      ConversationStatus `bun:"status,notnull,default:'OPEN'"`
+	ClosedAt    *time.Time         `bun:"closed_at"`
+	CloseReason *string            `bun:"close_reason"`
+	CreatedAt   time.Time          `bun:"created_at,notnull"`
+	UpdatedAt   time.Time          `bun:"updated_at,notnull"`
 
 	Job          *Job           `bun:"rel:belongs-to,join:job_id=id"`
 	LastMessage  *Message       `bun:"rel:belongs-to,join:last_message_id=id"`
@@ -67,11 +101,14 @@ type Conversation struct {
 type Participant struct {
 	bun.BaseModel `bun:"table:participants,alias:p"`
 
-	ConversationID string    `bun:"conversation_id,pk"`
-	ProfileID      string    `bun:"profile_id,pk"`
-	Role           Role      `bun:"role,notnull"`
-	LastReadSeq    int64     `bun:"last_read_seq,notnull"`
-	JoinedAt       time.Time `bun:"joined_at,notnull"`
+	ConversationID string `bun:"conversation_id,pk"`
+	ProfileID      string `bun:"profile_id,pk"`
+	Role           Role   `bun:"role,notnull"`
+	LastReadSeq    int64  `bun:"last_read_seq,notnull"`
+	// LastDeliveredSeq is how far the participant's apps have received
+	// messages; never behind LastReadSeq.
+	LastDeliveredSeq int64     `bun:"last_delivered_seq,notnull"`
+	JoinedAt         time.Time `bun:"joined_at,notnull"`
 
 	Profile *Profile `bun:"rel:belongs-to,join:profile_id=id"`
 }
@@ -107,6 +144,9 @@ func JobKey(jobID, clientID, workerID string) string {
 func InsertConversationIfAbsent(ctx context.Context, idb bun.IDB, c *Conversation) (created bool, err error) {
 	t := now()
 	c.ID, c.CreatedAt, c.UpdatedAt = NewID(), t, t
+	if c.Status == "" {
+		c.Status = ConversationOpen
+	}
 	res, err := idb.NewInsert().Model(c).On("CONFLICT (job_key) DO NOTHING").Exec(ctx)
 	if err != nil {
 		return false, mapErr("insert conversation", err)

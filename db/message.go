@@ -53,28 +53,74 @@ func (t MessageType) MarshalGQL(w io.Writer) {
 	_, _ = io.WriteString(w, strconv.Quote(string(t)))
 }
 
-// Message is one stored chat message. Its JSON form is what travels between
-// instances on the broadcast bus, so the tags are part of the wire format.
+// Message is one stored chat message. It has no JSON form: what travels
+// between instances is the versioned wire type of package resolvers.
 type Message struct {
 	bun.BaseModel `bun:"table:messages,alias:m"`
 
-	ID                  string      `bun:"id,pk" json:"id"`
-	ConversationID      string      `bun:"conversation_id,notnull" json:"conversationId"`
-	Seq                 int64       `bun:"seq,notnull" json:"seq"`
-	SenderID            *string     `bun:"sender_id" json:"senderId,omitempty"`
-	SenderName          *string     `bun:"sender_name" json:"senderName,omitempty"`
-	MessageText         string      `bun:"message_text,notnull" json:"messageText"`
-	MessageType         MessageType `bun:"message_type,notnull" json:"messageType"`
-	LocationLatitude    *float64    `bun:"location_latitude" json:"lat,omitempty"`
-	LocationLongitude   *float64    `bun:"location_longitude" json:"lng,omitempty"`
-	LocationLabel       *string     `bun:"location_label" json:"locLabel,omitempty"`
-	AttachmentURL       *string     `bun:"attachment_url" json:"attUrl,omitempty"`
-	AttachmentFileName  *string     `bun:"attachment_file_name" json:"attName,omitempty"`
-	AttachmentMimeType  *string     `bun:"attachment_mime_type" json:"attMime,omitempty"`
-	AttachmentSizeBytes *int64      `bun:"attachment_size_bytes" json:"attSize,omitempty"`
-	ClientMessageID     *string     `bun:"client_message_id" json:"clientMessageId,omitempty"`
-	IdempotencyKey      *string     `bun:"idempotency_key" json:"-"`
-	CreatedAt           time.Time   `bun:"created_at,notnull" json:"createdAt"`
+	ID                  string      `bun:"id,pk"`
+	ConversationID      string      `bun:"conversation_id,notnull"`
+	Seq                 int64       `bun:"seq,notnull"`
+	SenderID            *string     `bun:"sender_id"`
+	SenderName          *string     `bun:"sender_name"`
+	MessageText         string      `bun:"message_text,notnull"`
+	MessageType         MessageType `bun:"message_type,notnull"`
+	LocationLatitude    *float64    `bun:"location_latitude"`
+	LocationLongitude   *float64    `bun:"location_longitude"`
+	LocationLabel       *string     `bun:"location_label"`
+	AttachmentURL       *string     `bun:"attachment_url"`
+	AttachmentFileName  *string     `bun:"attachment_file_name"`
+	AttachmentMimeType  *string     `bun:"attachment_mime_type"`
+	AttachmentSizeBytes *int64      `bun:"attachment_size_bytes"`
+	ClientMessageID     *string     `bun:"client_message_id"`
+	IdempotencyKey      *string     `bun:"idempotency_key"`
+	JobEvent            *JobEvent   `bun:"job_event"`
+	EditedAt            *time.Time  `bun:"edited_at"`
+	DeletedAt           *time.Time  `bun:"deleted_at"`
+	CreatedAt           time.Time   `bun:"created_at,notnull"`
+}
+
+// JobEvent is what a job-service SYSTEM message announces. Its values are
+// the GraphQL enum's.
+type JobEvent string
+
+// The job events the marketplace announces.
+const (
+	JobApplicationAccepted JobEvent = "APPLICATION_ACCEPTED"
+	JobStarted             JobEvent = "JOB_STARTED"
+	JobCompleted           JobEvent = "JOB_COMPLETED"
+	JobCancelled           JobEvent = "JOB_CANCELLED"
+	JobPaymentReleased     JobEvent = "PAYMENT_RELEASED"
+	JobDisputeOpened       JobEvent = "DISPUTE_OPENED"
+	JobDisputeResolved     JobEvent = "DISPUTE_RESOLVED"
+)
+
+// Valid reports whether e is one of the known events.
+func (e JobEvent) Valid() bool {
+	switch e {
+	case JobApplicationAccepted, JobStarted, JobCompleted, JobCancelled,
+		JobPaymentReleased, JobDisputeOpened, JobDisputeResolved:
+		return true
+	}
+	return false
+}
+
+// UnmarshalGQL lets gqlgen bind the JobEvent enum to this type.
+func (e *JobEvent) UnmarshalGQL(v any) error {
+	s, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("JobEvent must be a string, got %T", v)
+	}
+	*e = JobEvent(s)
+	if !e.Valid() {
+		return fmt.Errorf("%q is not a valid JobEvent", s)
+	}
+	return nil
+}
+
+// MarshalGQL writes the enum value as a JSON string.
+func (e JobEvent) MarshalGQL(w io.Writer) {
+	_, _ = io.WriteString(w, strconv.Quote(string(e)))
 }
 
 // NewID returns a UUIDv7: time-ordered, so inserts stay at the right edge of
@@ -102,10 +148,11 @@ func PostMessage(ctx context.Context, idb bun.IDB, m *Message) error {
 	if m.SenderID == nil {
 		return nil
 	}
-	// The sender has read what they sent. Nothing else on the participant
-	// rows changes: activity is the conversation's.
+	// The sender has read (and so received) what they sent. Nothing else
+	// on the participant rows changes: activity is the conversation's.
 	_, err = idb.NewUpdate().Model((*Participant)(nil)).
 		Set("last_read_seq = ?", m.Seq).
+		Set("last_delivered_seq = ?", m.Seq).
 		Where("conversation_id = ?", m.ConversationID).
 		Where("profile_id = ?", *m.SenderID).
 		Exec(ctx)
@@ -295,7 +342,7 @@ const (
 	FROM c
 	RETURNING seq, sender_name
 ), p AS (
-	UPDATE participants SET last_read_seq = (SELECT seq FROM m)
+	UPDATE participants SET last_read_seq = (SELECT seq FROM m), last_delivered_seq = (SELECT seq FROM m)
 	WHERE conversation_id = $3::text AND profile_id = $4::text AND EXISTS (SELECT 1 FROM m)
 )
 SELECT m.seq, m.sender_name, s.id, s.display_name, s.avatar_url, s.created_at, s.updated_at

@@ -5,6 +5,7 @@ package graph
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -49,20 +50,34 @@ type ComplexityRoot struct {
 	}
 
 	Conversation struct {
-		Client           func(childComplexity int) int
-		CreatedAt        func(childComplexity int) int
-		ID               func(childComplexity int) int
-		Job              func(childComplexity int) int
-		LastMessage      func(childComplexity int) int
-		LastMessageAt    func(childComplexity int) int
-		LastSeq          func(childComplexity int) int
-		Messages         func(childComplexity int, first *int, after *string, last *int, before *string) int
-		MyLastReadSeq    func(childComplexity int) int
-		MyRole           func(childComplexity int) int
-		OtherParticipant func(childComplexity int) int
-		UnreadCount      func(childComplexity int) int
-		UpdatedAt        func(childComplexity int) int
-		Worker           func(childComplexity int) int
+		Client                func(childComplexity int) int
+		ClosedAt              func(childComplexity int) int
+		CreatedAt             func(childComplexity int) int
+		ID                    func(childComplexity int) int
+		Job                   func(childComplexity int) int
+		LastMessage           func(childComplexity int) int
+		LastMessageAt         func(childComplexity int) int
+		LastSeq               func(childComplexity int) int
+		Messages              func(childComplexity int, first *int, after *string, last *int, before *string) int
+		MyLastDeliveredSeq    func(childComplexity int) int
+		MyLastReadSeq         func(childComplexity int) int
+		MyRole                func(childComplexity int) int
+		OtherLastDeliveredSeq func(childComplexity int) int
+		OtherLastReadSeq      func(childComplexity int) int
+		OtherParticipant      func(childComplexity int) int
+		Status                func(childComplexity int) int
+		UnreadCount           func(childComplexity int) int
+		UpdatedAt             func(childComplexity int) int
+		Worker                func(childComplexity int) int
+	}
+
+	ConversationActivity struct {
+		Actor          func(childComplexity int) int
+		At             func(childComplexity int) int
+		ConversationID func(childComplexity int) int
+		Kind           func(childComplexity int) int
+		Message        func(childComplexity int) int
+		UpToSeq        func(childComplexity int) int
 	}
 
 	ConversationConnection struct {
@@ -73,6 +88,12 @@ type ComplexityRoot struct {
 	ConversationEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	InboxEvent struct {
+		Conversation func(childComplexity int) int
+		Kind         func(childComplexity int) int
+		UnreadTotal  func(childComplexity int) int
 	}
 
 	Job struct {
@@ -91,15 +112,20 @@ type ComplexityRoot struct {
 		ClientMessageID func(childComplexity int) int
 		ConversationID  func(childComplexity int) int
 		CreatedAt       func(childComplexity int) int
+		DeletedAt       func(childComplexity int) int
+		EditedAt        func(childComplexity int) int
 		ID              func(childComplexity int) int
 		IsRead          func(childComplexity int) int
+		JobEvent        func(childComplexity int) int
 		Location        func(childComplexity int) int
 		MessageText     func(childComplexity int) int
 		MessageType     func(childComplexity int) int
+		Reactions       func(childComplexity int) int
 		Sender          func(childComplexity int) int
 		SenderID        func(childComplexity int) int
 		SenderName      func(childComplexity int) int
 		Seq             func(childComplexity int) int
+		Status          func(childComplexity int) int
 	}
 
 	MessageConnection struct {
@@ -113,10 +139,19 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
+		AddReaction              func(childComplexity int, messageID string, emoji string) int
+		CloseConversation        func(childComplexity int, conversationID string, reason *string) int
 		CreateConversationForJob func(childComplexity int, input model.CreateConversationInput) int
+		DeleteMessage            func(childComplexity int, messageID string) int
+		EditMessage              func(childComplexity int, messageID string, messageText string) int
+		MarkDelivered            func(childComplexity int, conversationID string, upToSeq int) int
 		MarkRead                 func(childComplexity int, conversationID string, upToSeq *int) int
+		PostJobEvent             func(childComplexity int, conversationID string, event db.JobEvent, messageText string, idempotencyKey string) int
 		PostSystemMessage        func(childComplexity int, conversationID string, messageText string, idempotencyKey *string) int
+		RemoveReaction           func(childComplexity int, messageID string, emoji string) int
+		ReopenConversation       func(childComplexity int, conversationID string) int
 		SendMessage              func(childComplexity int, input model.SendMessageInput) int
+		SetTyping                func(childComplexity int, conversationID string, typing bool) int
 	}
 
 	PageInfo struct {
@@ -140,8 +175,16 @@ type ComplexityRoot struct {
 		UnreadTotal   func(childComplexity int) int
 	}
 
+	ReactionGroup struct {
+		Count       func(childComplexity int) int
+		Emoji       func(childComplexity int) int
+		ReactedByMe func(childComplexity int) int
+	}
+
 	Subscription struct {
-		MessageAdded func(childComplexity int, conversationID string, afterSeq *int) int
+		ConversationActivity func(childComplexity int, conversationID string) int
+		InboxUpdated         func(childComplexity int) int
+		MessageAdded         func(childComplexity int, conversationID string, afterSeq *int) int
 	}
 }
 
@@ -160,6 +203,10 @@ type ConversationResolver interface {
 	UnreadCount(ctx context.Context, obj *db.Conversation) (int, error)
 	MyLastReadSeq(ctx context.Context, obj *db.Conversation) (*int, error)
 
+	MyLastDeliveredSeq(ctx context.Context, obj *db.Conversation) (*int, error)
+	OtherLastReadSeq(ctx context.Context, obj *db.Conversation) (*int, error)
+	OtherLastDeliveredSeq(ctx context.Context, obj *db.Conversation) (*int, error)
+
 	Messages(ctx context.Context, obj *db.Conversation, first *int, after *string, last *int, before *string) (*model.MessageConnection, error)
 }
 type MessageResolver interface {
@@ -169,12 +216,23 @@ type MessageResolver interface {
 	Attachment(ctx context.Context, obj *db.Message) (*model.Attachment, error)
 
 	IsRead(ctx context.Context, obj *db.Message) (bool, error)
+	Status(ctx context.Context, obj *db.Message) (model.MessageStatus, error)
+	Reactions(ctx context.Context, obj *db.Message) ([]*model.ReactionGroup, error)
 }
 type MutationResolver interface {
 	MarkRead(ctx context.Context, conversationID string, upToSeq *int) (*db.Conversation, error)
 	CreateConversationForJob(ctx context.Context, input model.CreateConversationInput) (*db.Conversation, error)
+	MarkDelivered(ctx context.Context, conversationID string, upToSeq int) (*db.Conversation, error)
+	CloseConversation(ctx context.Context, conversationID string, reason *string) (*db.Conversation, error)
+	ReopenConversation(ctx context.Context, conversationID string) (*db.Conversation, error)
+	SetTyping(ctx context.Context, conversationID string, typing bool) (bool, error)
 	SendMessage(ctx context.Context, input model.SendMessageInput) (*db.Message, error)
 	PostSystemMessage(ctx context.Context, conversationID string, messageText string, idempotencyKey *string) (*db.Message, error)
+	PostJobEvent(ctx context.Context, conversationID string, event db.JobEvent, messageText string, idempotencyKey string) (*db.Message, error)
+	AddReaction(ctx context.Context, messageID string, emoji string) (*db.Message, error)
+	RemoveReaction(ctx context.Context, messageID string, emoji string) (*db.Message, error)
+	EditMessage(ctx context.Context, messageID string, messageText string) (*db.Message, error)
+	DeleteMessage(ctx context.Context, messageID string) (*db.Message, error)
 }
 type QueryResolver interface {
 	Conversations(ctx context.Context, first *int, after *string, unreadOnly *bool, jobID *string) (*model.ConversationConnection, error)
@@ -185,6 +243,8 @@ type QueryResolver interface {
 }
 type SubscriptionResolver interface {
 	MessageAdded(ctx context.Context, conversationID string, afterSeq *int) (<-chan *db.Message, error)
+	InboxUpdated(ctx context.Context) (<-chan *model.InboxEvent, error)
+	ConversationActivity(ctx context.Context, conversationID string) (<-chan *model.ConversationActivity, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -236,6 +296,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Conversation.Client(childComplexity), true
+	case "Conversation.closedAt":
+		if e.ComplexityRoot.Conversation.ClosedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Conversation.ClosedAt(childComplexity), true
 	case "Conversation.createdAt":
 		if e.ComplexityRoot.Conversation.CreatedAt == nil {
 			break
@@ -283,6 +349,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Conversation.Messages(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
+	case "Conversation.myLastDeliveredSeq":
+		if e.ComplexityRoot.Conversation.MyLastDeliveredSeq == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Conversation.MyLastDeliveredSeq(childComplexity), true
 	case "Conversation.myLastReadSeq":
 		if e.ComplexityRoot.Conversation.MyLastReadSeq == nil {
 			break
@@ -295,12 +367,30 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Conversation.MyRole(childComplexity), true
+	case "Conversation.otherLastDeliveredSeq":
+		if e.ComplexityRoot.Conversation.OtherLastDeliveredSeq == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Conversation.OtherLastDeliveredSeq(childComplexity), true
+	case "Conversation.otherLastReadSeq":
+		if e.ComplexityRoot.Conversation.OtherLastReadSeq == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Conversation.OtherLastReadSeq(childComplexity), true
 	case "Conversation.otherParticipant":
 		if e.ComplexityRoot.Conversation.OtherParticipant == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Conversation.OtherParticipant(childComplexity), true
+	case "Conversation.status":
+		if e.ComplexityRoot.Conversation.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Conversation.Status(childComplexity), true
 	case "Conversation.unreadCount":
 		if e.ComplexityRoot.Conversation.UnreadCount == nil {
 			break
@@ -319,6 +409,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Conversation.Worker(childComplexity), true
+
+	case "ConversationActivity.actor":
+		if e.ComplexityRoot.ConversationActivity.Actor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConversationActivity.Actor(childComplexity), true
+	case "ConversationActivity.at":
+		if e.ComplexityRoot.ConversationActivity.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConversationActivity.At(childComplexity), true
+	case "ConversationActivity.conversationId":
+		if e.ComplexityRoot.ConversationActivity.ConversationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConversationActivity.ConversationID(childComplexity), true
+	case "ConversationActivity.kind":
+		if e.ComplexityRoot.ConversationActivity.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConversationActivity.Kind(childComplexity), true
+	case "ConversationActivity.message":
+		if e.ComplexityRoot.ConversationActivity.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConversationActivity.Message(childComplexity), true
+	case "ConversationActivity.upToSeq":
+		if e.ComplexityRoot.ConversationActivity.UpToSeq == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConversationActivity.UpToSeq(childComplexity), true
 
 	case "ConversationConnection.edges":
 		if e.ComplexityRoot.ConversationConnection.Edges == nil {
@@ -345,6 +472,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ConversationEdge.Node(childComplexity), true
+
+	case "InboxEvent.conversation":
+		if e.ComplexityRoot.InboxEvent.Conversation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InboxEvent.Conversation(childComplexity), true
+	case "InboxEvent.kind":
+		if e.ComplexityRoot.InboxEvent.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InboxEvent.Kind(childComplexity), true
+	case "InboxEvent.unreadTotal":
+		if e.ComplexityRoot.InboxEvent.UnreadTotal == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InboxEvent.UnreadTotal(childComplexity), true
 
 	case "Job.id":
 		if e.ComplexityRoot.Job.ID == nil {
@@ -402,6 +548,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Message.CreatedAt(childComplexity), true
+	case "Message.deletedAt":
+		if e.ComplexityRoot.Message.DeletedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Message.DeletedAt(childComplexity), true
+	case "Message.editedAt":
+		if e.ComplexityRoot.Message.EditedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Message.EditedAt(childComplexity), true
 	case "Message.id":
 		if e.ComplexityRoot.Message.ID == nil {
 			break
@@ -414,6 +572,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Message.IsRead(childComplexity), true
+	case "Message.jobEvent":
+		if e.ComplexityRoot.Message.JobEvent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Message.JobEvent(childComplexity), true
 	case "Message.location":
 		if e.ComplexityRoot.Message.Location == nil {
 			break
@@ -432,6 +596,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Message.MessageType(childComplexity), true
+	case "Message.reactions":
+		if e.ComplexityRoot.Message.Reactions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Message.Reactions(childComplexity), true
 	case "Message.sender":
 		if e.ComplexityRoot.Message.Sender == nil {
 			break
@@ -456,6 +626,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Message.Seq(childComplexity), true
+	case "Message.status":
+		if e.ComplexityRoot.Message.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Message.Status(childComplexity), true
 
 	case "MessageConnection.edges":
 		if e.ComplexityRoot.MessageConnection.Edges == nil {
@@ -483,6 +659,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.MessageEdge.Node(childComplexity), true
 
+	case "Mutation.addReaction":
+		if e.ComplexityRoot.Mutation.AddReaction == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addReaction_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddReaction(childComplexity, args["messageId"].(string), args["emoji"].(string)), true
+	case "Mutation.closeConversation":
+		if e.ComplexityRoot.Mutation.CloseConversation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_closeConversation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CloseConversation(childComplexity, args["conversationId"].(string), args["reason"].(*string)), true
 	case "Mutation.createConversationForJob":
 		if e.ComplexityRoot.Mutation.CreateConversationForJob == nil {
 			break
@@ -494,6 +692,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateConversationForJob(childComplexity, args["input"].(model.CreateConversationInput)), true
+	case "Mutation.deleteMessage":
+		if e.ComplexityRoot.Mutation.DeleteMessage == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteMessage_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteMessage(childComplexity, args["messageId"].(string)), true
+	case "Mutation.editMessage":
+		if e.ComplexityRoot.Mutation.EditMessage == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_editMessage_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.EditMessage(childComplexity, args["messageId"].(string), args["messageText"].(string)), true
+	case "Mutation.markDelivered":
+		if e.ComplexityRoot.Mutation.MarkDelivered == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_markDelivered_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.MarkDelivered(childComplexity, args["conversationId"].(string), args["upToSeq"].(int)), true
 	case "Mutation.markRead":
 		if e.ComplexityRoot.Mutation.MarkRead == nil {
 			break
@@ -505,6 +736,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.MarkRead(childComplexity, args["conversationId"].(string), args["upToSeq"].(*int)), true
+	case "Mutation.postJobEvent":
+		if e.ComplexityRoot.Mutation.PostJobEvent == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_postJobEvent_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.PostJobEvent(childComplexity, args["conversationId"].(string), args["event"].(db.JobEvent), args["messageText"].(string), args["idempotencyKey"].(string)), true
 	case "Mutation.postSystemMessage":
 		if e.ComplexityRoot.Mutation.PostSystemMessage == nil {
 			break
@@ -516,6 +758,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.PostSystemMessage(childComplexity, args["conversationId"].(string), args["messageText"].(string), args["idempotencyKey"].(*string)), true
+	case "Mutation.removeReaction":
+		if e.ComplexityRoot.Mutation.RemoveReaction == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeReaction_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveReaction(childComplexity, args["messageId"].(string), args["emoji"].(string)), true
+	case "Mutation.reopenConversation":
+		if e.ComplexityRoot.Mutation.ReopenConversation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_reopenConversation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReopenConversation(childComplexity, args["conversationId"].(string)), true
 	case "Mutation.sendMessage":
 		if e.ComplexityRoot.Mutation.SendMessage == nil {
 			break
@@ -527,6 +791,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SendMessage(childComplexity, args["input"].(model.SendMessageInput)), true
+	case "Mutation.setTyping":
+		if e.ComplexityRoot.Mutation.SetTyping == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setTyping_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetTyping(childComplexity, args["conversationId"].(string), args["typing"].(bool)), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -619,6 +894,42 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.UnreadTotal(childComplexity), true
 
+	case "ReactionGroup.count":
+		if e.ComplexityRoot.ReactionGroup.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReactionGroup.Count(childComplexity), true
+	case "ReactionGroup.emoji":
+		if e.ComplexityRoot.ReactionGroup.Emoji == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReactionGroup.Emoji(childComplexity), true
+	case "ReactionGroup.reactedByMe":
+		if e.ComplexityRoot.ReactionGroup.ReactedByMe == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReactionGroup.ReactedByMe(childComplexity), true
+
+	case "Subscription.conversationActivity":
+		if e.ComplexityRoot.Subscription.ConversationActivity == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_conversationActivity_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.ConversationActivity(childComplexity, args["conversationId"].(string)), true
+	case "Subscription.inboxUpdated":
+		if e.ComplexityRoot.Subscription.InboxUpdated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Subscription.InboxUpdated(childComplexity), true
 	case "Subscription.messageAdded":
 		if e.ComplexityRoot.Subscription.MessageAdded == nil {
 			break
@@ -744,6 +1055,12 @@ enum ParticipantRole {
   WORKER
 }
 
+"Whether participants may still write in a conversation."
+enum ConversationStatus {
+  OPEN
+  CLOSED
+}
+
 "A job's chat between the client who posted it and the worker they accepted."
 type Conversation {
   id: ID!
@@ -762,6 +1079,16 @@ type Conversation {
   unreadCount: Int!
   "The seq up to which the viewer has read; null for service callers."
   myLastReadSeq: Int
+  "CLOSED conversations are read-only for their participants; the job-service can still post."
+  status: ConversationStatus!
+  "When the conversation was closed; null while it is open."
+  closedAt: Time
+  "The seq up to which the viewer's apps have received messages; null for service callers."
+  myLastDeliveredSeq: Int
+  "The other participant's read pointer, for the sender's ticks; null for service callers."
+  otherLastReadSeq: Int
+  "The other participant's delivered pointer, for the sender's ticks; null for service callers."
+  otherLastDeliveredSeq: Int
   createdAt: Time!
   updatedAt: Time!
   "The conversation's messages by seq. With no arguments, the newest 50."
@@ -802,6 +1129,79 @@ type Mutation {
   markRead(conversationId: ID!, upToSeq: Int): Conversation!
   "Service callers only. Idempotent on (jobId, client.id, worker.id)."
   createConversationForJob(input: CreateConversationInput!): Conversation!
+  "Moves the caller's delivered pointer to upToSeq (capped at the newest message). It never moves backwards."
+  markDelivered(conversationId: ID!, upToSeq: Int!): Conversation!
+  "Service callers only. Makes the conversation read-only for its participants. Idempotent."
+  closeConversation(conversationId: ID!, reason: String): Conversation!
+  "Service callers only. Undoes closeConversation. Idempotent."
+  reopenConversation(conversationId: ID!): Conversation!
+}
+`, BuiltIn: false},
+	{Name: "../schema/live.graphqls", Input: `"What changed in a conversation of the inbox."
+enum InboxEventKind {
+  "A conversation was opened for the subscriber."
+  CONVERSATION_OPENED
+  "A message was added to one of the subscriber's conversations."
+  MESSAGE_ADDED
+  "The subscriber's own read pointer moved, from any of their devices."
+  READ
+  "Status, profiles, title, or an edit or deletion of the last message."
+  CONVERSATION_UPDATED
+}
+
+"One change to the subscriber's inbox."
+type InboxEvent {
+  kind: InboxEventKind!
+  "The conversation as the subscriber sees it after the change."
+  conversation: Conversation!
+  "The subscriber's unread messages over all their conversations after the change."
+  unreadTotal: Int!
+}
+
+"What happened in an open chat."
+enum ActivityKind {
+  TYPING_STARTED
+  TYPING_STOPPED
+  DELIVERED
+  READ
+  REACTIONS_CHANGED
+  MESSAGE_EDITED
+  MESSAGE_DELETED
+  CONVERSATION_CLOSED
+  CONVERSATION_REOPENED
+}
+
+"One thing that happened in a conversation, other than a new message."
+type ConversationActivity {
+  kind: ActivityKind!
+  conversationId: ID!
+  "Who typed, read, reacted or edited; null when the job-service acted."
+  actor: Profile
+  "DELIVERED and READ: the actor's new pointer."
+  upToSeq: Int
+  "REACTIONS_CHANGED, MESSAGE_EDITED, MESSAGE_DELETED: the message as it is now."
+  message: Message
+  at: Time!
+}
+
+extend type Subscription {
+  """
+  Users only. Every change to the caller's inbox, live: conversations opened for them
+  (even after the subscription started), messages, their own reads, updates. An app
+  that missed events refetches conversations and unreadTotal on reconnect.
+  """
+  inboxUpdated: InboxEvent!
+  "Participants only. Typing, receipts, reactions, edits, deletions, close and reopen; live only, not replayed."
+  conversationActivity(conversationId: ID!): ConversationActivity!
+}
+
+extend type Mutation {
+  """
+  Tells the other participant that the caller is typing (true) or stopped (false).
+  Repeats within the typing TTL (6 s by default) only renew it; without a renewal the
+  server stops it. Returns true.
+  """
+  setTyping(conversationId: ID!, typing: Boolean! = true): Boolean!
 }
 `, BuiltIn: false},
 	{Name: "../schema/message.graphqls", Input: `enum MessageType {
@@ -842,6 +1242,47 @@ type Message {
   timestamp: Time!
   "Whether every participant other than the sender has read it."
   isRead: Boolean!
+  """
+  The message's own state, the same for every viewer: READ when the read pointers
+  of every participant other than the sender cover it (both participants for a
+  SYSTEM message), else DELIVERED when their delivered pointers do, else SENT.
+  """
+  status: MessageStatus!
+  "Reactions grouped by emoji, ordered by the earliest reaction still present in each group."
+  reactions: [ReactionGroup!]!
+  "When the sender last edited the text; null if never."
+  editedAt: Time
+  "When the message was deleted; its text then reads as empty, location and attachment as null."
+  deletedAt: Time
+  "The job event a SYSTEM message announces, when the job-service posted it with postJobEvent."
+  jobEvent: JobEvent
+}
+
+"Delivery state of a message: the sender's ticks."
+enum MessageStatus {
+  SENT
+  DELIVERED
+  READ
+}
+
+"The reactions with one emoji on a message."
+type ReactionGroup {
+  "One fully-qualified emoji sequence (Unicode emoji-test.txt)."
+  emoji: String!
+  count: Int!
+  "Whether the viewer is among those who reacted with this emoji."
+  reactedByMe: Boolean!
+}
+
+"What happened in the job's life, as the job-service announces it."
+enum JobEvent {
+  APPLICATION_ACCEPTED
+  JOB_STARTED
+  JOB_COMPLETED
+  JOB_CANCELLED
+  PAYMENT_RELEASED
+  DISPUTE_OPENED
+  DISPUTE_RESOLVED
 }
 
 type MessageEdge {
@@ -886,6 +1327,22 @@ extend type Mutation {
   sendMessage(input: SendMessageInput!): Message!
   "Service callers only. An idempotencyKey already used in the conversation returns the first message."
   postSystemMessage(conversationId: ID!, messageText: String!, idempotencyKey: String): Message!
+  """
+  Service callers only. Posts a SYSTEM message with jobEvent set. Idempotent on
+  idempotencyKey per conversation, in the same key space as postSystemMessage.
+  """
+  postJobEvent(conversationId: ID!, event: JobEvent!, messageText: String!, idempotencyKey: String!): Message!
+  "Adds the caller's reaction; adding one that is already there changes nothing. At most 20 distinct emoji per user and message."
+  addReaction(messageId: ID!, emoji: String!): Message!
+  "Removes the caller's reaction; removing one that is not there changes nothing."
+  removeReaction(messageId: ID!, emoji: String!): Message!
+  "The sender corrects their own TEXT message within the edit window (15 minutes by default)."
+  editMessage(messageId: ID!, messageText: String!): Message!
+  """
+  The sender withdraws their own message (the job-service may delete any, for moderation).
+  The message keeps its seq; its content is cleared for everyone. Deleting twice changes nothing.
+  """
+  deleteMessage(messageId: ID!): Message!
 }
 
 type Subscription {
@@ -977,6 +1434,16 @@ func (ec *executionContext) childFields_Conversation(ctx context.Context, field 
 		return ec.fieldContext_Conversation_unreadCount(ctx, field)
 	case "myLastReadSeq":
 		return ec.fieldContext_Conversation_myLastReadSeq(ctx, field)
+	case "status":
+		return ec.fieldContext_Conversation_status(ctx, field)
+	case "closedAt":
+		return ec.fieldContext_Conversation_closedAt(ctx, field)
+	case "myLastDeliveredSeq":
+		return ec.fieldContext_Conversation_myLastDeliveredSeq(ctx, field)
+	case "otherLastReadSeq":
+		return ec.fieldContext_Conversation_otherLastReadSeq(ctx, field)
+	case "otherLastDeliveredSeq":
+		return ec.fieldContext_Conversation_otherLastDeliveredSeq(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_Conversation_createdAt(ctx, field)
 	case "updatedAt":
@@ -985,6 +1452,24 @@ func (ec *executionContext) childFields_Conversation(ctx context.Context, field 
 		return ec.fieldContext_Conversation_messages(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Conversation", field.Name)
+}
+
+func (ec *executionContext) childFields_ConversationActivity(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_ConversationActivity_kind(ctx, field)
+	case "conversationId":
+		return ec.fieldContext_ConversationActivity_conversationId(ctx, field)
+	case "actor":
+		return ec.fieldContext_ConversationActivity_actor(ctx, field)
+	case "upToSeq":
+		return ec.fieldContext_ConversationActivity_upToSeq(ctx, field)
+	case "message":
+		return ec.fieldContext_ConversationActivity_message(ctx, field)
+	case "at":
+		return ec.fieldContext_ConversationActivity_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConversationActivity", field.Name)
 }
 
 func (ec *executionContext) childFields_ConversationConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1005,6 +1490,18 @@ func (ec *executionContext) childFields_ConversationEdge(ctx context.Context, fi
 		return ec.fieldContext_ConversationEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ConversationEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_InboxEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_InboxEvent_kind(ctx, field)
+	case "conversation":
+		return ec.fieldContext_InboxEvent_conversation(ctx, field)
+	case "unreadTotal":
+		return ec.fieldContext_InboxEvent_unreadTotal(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type InboxEvent", field.Name)
 }
 
 func (ec *executionContext) childFields_Job(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1057,6 +1554,16 @@ func (ec *executionContext) childFields_Message(ctx context.Context, field graph
 		return ec.fieldContext_Message_timestamp(ctx, field)
 	case "isRead":
 		return ec.fieldContext_Message_isRead(ctx, field)
+	case "status":
+		return ec.fieldContext_Message_status(ctx, field)
+	case "reactions":
+		return ec.fieldContext_Message_reactions(ctx, field)
+	case "editedAt":
+		return ec.fieldContext_Message_editedAt(ctx, field)
+	case "deletedAt":
+		return ec.fieldContext_Message_deletedAt(ctx, field)
+	case "jobEvent":
+		return ec.fieldContext_Message_jobEvent(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Message", field.Name)
 }
@@ -1105,6 +1612,18 @@ func (ec *executionContext) childFields_Profile(ctx context.Context, field graph
 		return ec.fieldContext_Profile_avatarUrl(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Profile", field.Name)
+}
+
+func (ec *executionContext) childFields_ReactionGroup(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "emoji":
+		return ec.fieldContext_ReactionGroup_emoji(ctx, field)
+	case "count":
+		return ec.fieldContext_ReactionGroup_count(ctx, field)
+	case "reactedByMe":
+		return ec.fieldContext_ReactionGroup_reactedByMe(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReactionGroup", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1261,6 +1780,50 @@ func (ec *executionContext) field_Conversation_messages_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_addReaction_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "messageId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["messageId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "emoji",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["emoji"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_closeConversation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "conversationId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["conversationId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createConversationForJob_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1272,6 +1835,64 @@ func (ec *executionContext) field_Mutation_createConversationForJob_args(ctx con
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteMessage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "messageId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["messageId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_editMessage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "messageId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["messageId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "messageText",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["messageText"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_markDelivered_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "conversationId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["conversationId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "upToSeq",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["upToSeq"] = arg1
 	return args, nil
 }
 
@@ -1294,6 +1915,44 @@ func (ec *executionContext) field_Mutation_markRead_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["upToSeq"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_postJobEvent_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "conversationId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["conversationId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "event",
+		func(ctx context.Context, v any) (db.JobEvent, error) {
+			return ec.unmarshalNJobEvent2githubᚗcomᚋjobchatᚋjobchatᚋdbᚐJobEvent(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["event"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "messageText",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["messageText"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "idempotencyKey",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["idempotencyKey"] = arg3
 	return args, nil
 }
 
@@ -1327,6 +1986,42 @@ func (ec *executionContext) field_Mutation_postSystemMessage_args(ctx context.Co
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_removeReaction_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "messageId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["messageId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "emoji",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["emoji"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_reopenConversation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "conversationId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["conversationId"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_sendMessage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1338,6 +2033,28 @@ func (ec *executionContext) field_Mutation_sendMessage_args(ctx context.Context,
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setTyping_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "conversationId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["conversationId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "typing",
+		func(ctx context.Context, v any) (bool, error) {
+			return ec.unmarshalNBoolean2bool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["typing"] = arg1
 	return args, nil
 }
 
@@ -1450,6 +2167,20 @@ func (ec *executionContext) field_Query_messages_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["before"] = arg4
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_conversationActivity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "conversationId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["conversationId"] = arg0
 	return args, nil
 }
 
@@ -1939,6 +2670,121 @@ func (ec *executionContext) fieldContext_Conversation_myLastReadSeq(_ context.Co
 	return graphql.NewScalarFieldContext("Conversation", field, true, true, "Int")
 }
 
+func (ec *executionContext) _Conversation_status(ctx context.Context, field graphql.CollectedField, obj *db.Conversation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Conversation_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v db.ConversationStatus) graphql.Marshaler {
+			return ec.marshalNConversationStatus2githubᚗcomᚋjobchatᚋjobchatᚋdbᚐConversationStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Conversation_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Conversation", field, false, false, "ConversationStatus")
+}
+
+func (ec *executionContext) _Conversation_closedAt(ctx context.Context, field graphql.CollectedField, obj *db.Conversation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Conversation_closedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClosedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Conversation_closedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Conversation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Conversation_myLastDeliveredSeq(ctx context.Context, field graphql.CollectedField, obj *db.Conversation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Conversation_myLastDeliveredSeq(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Conversation().MyLastDeliveredSeq(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Conversation_myLastDeliveredSeq(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Conversation", field, true, true, "Int")
+}
+
+func (ec *executionContext) _Conversation_otherLastReadSeq(ctx context.Context, field graphql.CollectedField, obj *db.Conversation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Conversation_otherLastReadSeq(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Conversation().OtherLastReadSeq(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Conversation_otherLastReadSeq(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Conversation", field, true, true, "Int")
+}
+
+func (ec *executionContext) _Conversation_otherLastDeliveredSeq(ctx context.Context, field graphql.CollectedField, obj *db.Conversation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Conversation_otherLastDeliveredSeq(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Conversation().OtherLastDeliveredSeq(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Conversation_otherLastDeliveredSeq(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Conversation", field, true, true, "Int")
+}
+
 func (ec *executionContext) _Conversation_createdAt(ctx context.Context, field graphql.CollectedField, obj *db.Conversation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2027,6 +2873,162 @@ func (ec *executionContext) fieldContext_Conversation_messages(ctx context.Conte
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _ConversationActivity_kind(ctx context.Context, field graphql.CollectedField, obj *model.ConversationActivity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConversationActivity_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ActivityKind) graphql.Marshaler {
+			return ec.marshalNActivityKind2githubᚗcomᚋjobchatᚋjobchatᚋgraphᚋmodelᚐActivityKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConversationActivity_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConversationActivity", field, false, false, "ActivityKind")
+}
+
+func (ec *executionContext) _ConversationActivity_conversationId(ctx context.Context, field graphql.CollectedField, obj *model.ConversationActivity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConversationActivity_conversationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConversationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConversationActivity_conversationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConversationActivity", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ConversationActivity_actor(ctx context.Context, field graphql.CollectedField, obj *model.ConversationActivity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConversationActivity_actor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Actor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Profile) graphql.Marshaler {
+			return ec.marshalOProfile2ᚖgithubᚗcomᚋjobchatᚋjobchatᚋdbᚐProfile(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConversationActivity_actor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ConversationActivity",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Profile(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ConversationActivity_upToSeq(ctx context.Context, field graphql.CollectedField, obj *model.ConversationActivity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConversationActivity_upToSeq(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpToSeq, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConversationActivity_upToSeq(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConversationActivity", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ConversationActivity_message(ctx context.Context, field graphql.CollectedField, obj *model.ConversationActivity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConversationActivity_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Message) graphql.Marshaler {
+			return ec.marshalOMessage2ᚖgithubᚗcomᚋjobchatᚋjobchatᚋdbᚐMessage(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConversationActivity_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ConversationActivity",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Message(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ConversationActivity_at(ctx context.Context, field graphql.CollectedField, obj *model.ConversationActivity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConversationActivity_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConversationActivity_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConversationActivity", field, false, false, "Time")
 }
 
 func (ec *executionContext) _ConversationConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ConversationConnection) (ret graphql.Marshaler) {
@@ -2146,6 +3148,84 @@ func (ec *executionContext) fieldContext_ConversationEdge_node(_ context.Context
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _InboxEvent_kind(ctx context.Context, field graphql.CollectedField, obj *model.InboxEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InboxEvent_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.InboxEventKind) graphql.Marshaler {
+			return ec.marshalNInboxEventKind2githubᚗcomᚋjobchatᚋjobchatᚋgraphᚋmodelᚐInboxEventKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InboxEvent_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InboxEvent", field, false, false, "InboxEventKind")
+}
+
+func (ec *executionContext) _InboxEvent_conversation(ctx context.Context, field graphql.CollectedField, obj *model.InboxEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InboxEvent_conversation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Conversation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Conversation) graphql.Marshaler {
+			return ec.marshalNConversation2ᚖgithubᚗcomᚋjobchatᚋjobchatᚋdbᚐConversation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InboxEvent_conversation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "InboxEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Conversation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _InboxEvent_unreadTotal(ctx context.Context, field graphql.CollectedField, obj *model.InboxEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InboxEvent_unreadTotal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UnreadTotal, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InboxEvent_unreadTotal(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InboxEvent", field, false, false, "Int")
 }
 
 func (ec *executionContext) _Job_id(ctx context.Context, field graphql.CollectedField, obj *db.Job) (ret graphql.Marshaler) {
@@ -2589,6 +3669,130 @@ func (ec *executionContext) fieldContext_Message_isRead(_ context.Context, field
 	return graphql.NewScalarFieldContext("Message", field, true, true, "Boolean")
 }
 
+func (ec *executionContext) _Message_status(ctx context.Context, field graphql.CollectedField, obj *db.Message) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Message_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Message().Status(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.MessageStatus) graphql.Marshaler {
+			return ec.marshalNMessageStatus2githubᚗcomᚋjobchatᚋjobchatᚋgraphᚋmodelᚐMessageStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Message_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Message", field, true, true, "MessageStatus")
+}
+
+func (ec *executionContext) _Message_reactions(ctx context.Context, field graphql.CollectedField, obj *db.Message) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Message_reactions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Message().Reactions(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ReactionGroup) graphql.Marshaler {
+			return ec.marshalNReactionGroup2ᚕᚖgithubᚗcomᚋjobchatᚋjobchatᚋgraphᚋmodelᚐReactionGroupᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Message_reactions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Message",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReactionGroup(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Message_editedAt(ctx context.Context, field graphql.CollectedField, obj *db.Message) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Message_editedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EditedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Message_editedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Message", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Message_deletedAt(ctx context.Context, field graphql.CollectedField, obj *db.Message) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Message_deletedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeletedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Message_deletedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Message", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Message_jobEvent(ctx context.Context, field graphql.CollectedField, obj *db.Message) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Message_jobEvent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.JobEvent, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.JobEvent) graphql.Marshaler {
+			return ec.marshalOJobEvent2ᚖgithubᚗcomᚋjobchatᚋjobchatᚋdbᚐJobEvent(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Message_jobEvent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Message", field, false, false, "JobEvent")
+}
+
 func (ec *executionContext) _MessageConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.MessageConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2796,6 +4000,182 @@ func (ec *executionContext) fieldContext_Mutation_createConversationForJob(ctx c
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_markDelivered(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_markDelivered(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().MarkDelivered(ctx, fc.Args["conversationId"].(string), fc.Args["upToSeq"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Conversation) graphql.Marshaler {
+			return ec.marshalNConversation2ᚖgithubᚗcomᚋjobchatᚋjobchatᚋdbᚐConversation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_markDelivered(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Conversation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_markDelivered_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_closeConversation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_closeConversation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CloseConversation(ctx, fc.Args["conversationId"].(string), fc.Args["reason"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Conversation) graphql.Marshaler {
+			return ec.marshalNConversation2ᚖgithubᚗcomᚋjobchatᚋjobchatᚋdbᚐConversation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_closeConversation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Conversation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_closeConversation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_reopenConversation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_reopenConversation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReopenConversation(ctx, fc.Args["conversationId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Conversation) graphql.Marshaler {
+			return ec.marshalNConversation2ᚖgithubᚗcomᚋjobchatᚋjobchatᚋdbᚐConversation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_reopenConversation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Conversation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_reopenConversation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setTyping(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setTyping(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetTyping(ctx, fc.Args["conversationId"].(string), fc.Args["typing"].(bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setTyping(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setTyping_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_sendMessage(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2878,6 +4258,226 @@ func (ec *executionContext) fieldContext_Mutation_postSystemMessage(ctx context.
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_postSystemMessage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_postJobEvent(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_postJobEvent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().PostJobEvent(ctx, fc.Args["conversationId"].(string), fc.Args["event"].(db.JobEvent), fc.Args["messageText"].(string), fc.Args["idempotencyKey"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Message) graphql.Marshaler {
+			return ec.marshalNMessage2ᚖgithubᚗcomᚋjobchatᚋjobchatᚋdbᚐMessage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_postJobEvent(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Message(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_postJobEvent_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_addReaction(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_addReaction(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AddReaction(ctx, fc.Args["messageId"].(string), fc.Args["emoji"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Message) graphql.Marshaler {
+			return ec.marshalNMessage2ᚖgithubᚗcomᚋjobchatᚋjobchatᚋdbᚐMessage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_addReaction(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Message(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_addReaction_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_removeReaction(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_removeReaction(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RemoveReaction(ctx, fc.Args["messageId"].(string), fc.Args["emoji"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Message) graphql.Marshaler {
+			return ec.marshalNMessage2ᚖgithubᚗcomᚋjobchatᚋjobchatᚋdbᚐMessage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_removeReaction(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Message(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_removeReaction_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_editMessage(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_editMessage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().EditMessage(ctx, fc.Args["messageId"].(string), fc.Args["messageText"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Message) graphql.Marshaler {
+			return ec.marshalNMessage2ᚖgithubᚗcomᚋjobchatᚋjobchatᚋdbᚐMessage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_editMessage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Message(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_editMessage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteMessage(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteMessage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteMessage(ctx, fc.Args["messageId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Message) graphql.Marshaler {
+			return ec.marshalNMessage2ᚖgithubᚗcomᚋjobchatᚋjobchatᚋdbᚐMessage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteMessage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Message(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteMessage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -3308,6 +4908,75 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _ReactionGroup_emoji(ctx context.Context, field graphql.CollectedField, obj *model.ReactionGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReactionGroup_emoji(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Emoji, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReactionGroup_emoji(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReactionGroup", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReactionGroup_count(ctx context.Context, field graphql.CollectedField, obj *model.ReactionGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReactionGroup_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReactionGroup_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReactionGroup", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReactionGroup_reactedByMe(ctx context.Context, field graphql.CollectedField, obj *model.ReactionGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReactionGroup_reactedByMe(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReactedByMe, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReactionGroup_reactedByMe(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReactionGroup", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _Subscription_messageAdded(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
 	return graphql.ResolveFieldStream(
 		ctx,
@@ -3346,6 +5015,82 @@ func (ec *executionContext) fieldContext_Subscription_messageAdded(ctx context.C
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_messageAdded_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_inboxUpdated(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_inboxUpdated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Subscription().InboxUpdated(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.InboxEvent) graphql.Marshaler {
+			return ec.marshalNInboxEvent2ᚖgithubᚗcomᚋjobchatᚋjobchatᚋgraphᚋmodelᚐInboxEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_inboxUpdated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_InboxEvent(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_conversationActivity(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_conversationActivity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().ConversationActivity(ctx, fc.Args["conversationId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ConversationActivity) graphql.Marshaler {
+			return ec.marshalNConversationActivity2ᚖgithubᚗcomᚋjobchatᚋjobchatᚋgraphᚋmodelᚐConversationActivity(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_conversationActivity(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConversationActivity(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_conversationActivity_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -4881,6 +6626,34 @@ func (ec *executionContext) _Conversation(ctx context.Context, sel ast.Selection
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Conversation_myLastReadSeq(ctx, field, obj)
 				})
+		case "status":
+			out.Values[i] = ec._Conversation_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "closedAt":
+			out.Values[i] = ec._Conversation_closedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "myLastDeliveredSeq":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Conversation_myLastDeliveredSeq(ctx, field, obj)
+				})
+		case "otherLastReadSeq":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Conversation_otherLastReadSeq(ctx, field, obj)
+				})
+		case "otherLastDeliveredSeq":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Conversation_otherLastDeliveredSeq(ctx, field, obj)
+				})
 		case "createdAt":
 			out.Values[i] = ec._Conversation_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -4897,6 +6670,64 @@ func (ec *executionContext) _Conversation(ctx context.Context, sel ast.Selection
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Conversation_messages(ctx, field, obj)
 				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var conversationActivityImplementors = []string{"ConversationActivity"}
+
+func (ec *executionContext) _ConversationActivity(ctx context.Context, sel ast.SelectionSet, obj *model.ConversationActivity) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, conversationActivityImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ConversationActivity")
+		case "kind":
+			out.Values[i] = ec._ConversationActivity_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "conversationId":
+			out.Values[i] = ec._ConversationActivity_conversationId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "actor":
+			out.Values[i] = ec._ConversationActivity_actor(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "upToSeq":
+			out.Values[i] = ec._ConversationActivity_upToSeq(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._ConversationActivity_message(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._ConversationActivity_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -4970,6 +6801,49 @@ func (ec *executionContext) _ConversationEdge(ctx context.Context, sel ast.Selec
 			}
 		case "node":
 			out.Values[i] = ec._ConversationEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var inboxEventImplementors = []string{"InboxEvent"}
+
+func (ec *executionContext) _InboxEvent(ctx context.Context, sel ast.SelectionSet, obj *model.InboxEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, inboxEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("InboxEvent")
+		case "kind":
+			out.Values[i] = ec._InboxEvent_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "conversation":
+			out.Values[i] = ec._InboxEvent_conversation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unreadTotal":
+			out.Values[i] = ec._InboxEvent_unreadTotal(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -5151,6 +7025,33 @@ func (ec *executionContext) _Message(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Message_isRead(ctx, field, obj)
 				})
+		case "status":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Message_status(ctx, field, obj)
+				})
+		case "reactions":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Message_reactions(ctx, field, obj)
+				})
+		case "editedAt":
+			out.Values[i] = ec._Message_editedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "deletedAt":
+			out.Values[i] = ec._Message_deletedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "jobEvent":
+			out.Values[i] = ec._Message_jobEvent(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -5277,6 +7178,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "markDelivered":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_markDelivered(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "closeConversation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_closeConversation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reopenConversation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_reopenConversation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setTyping":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setTyping(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "sendMessage":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_sendMessage(ctx, field)
@@ -5287,6 +7216,41 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "postSystemMessage":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_postSystemMessage(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "postJobEvent":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_postJobEvent(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "addReaction":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_addReaction(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removeReaction":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_removeReaction(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "editMessage":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_editMessage(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteMessage":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteMessage(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -5479,6 +7443,49 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 	return out
 }
 
+var reactionGroupImplementors = []string{"ReactionGroup"}
+
+func (ec *executionContext) _ReactionGroup(ctx context.Context, sel ast.SelectionSet, obj *model.ReactionGroup) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reactionGroupImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReactionGroup")
+		case "emoji":
+			out.Values[i] = ec._ReactionGroup_emoji(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._ReactionGroup_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reactedByMe":
+			out.Values[i] = ec._ReactionGroup_reactedByMe(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var subscriptionImplementors = []string{"Subscription"}
 
 func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
@@ -5494,6 +7501,10 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	switch fields[0].Name {
 	case "messageAdded":
 		return ec._Subscription_messageAdded(ctx, fields[0])
+	case "inboxUpdated":
+		return ec._Subscription_inboxUpdated(ctx, fields[0])
+	case "conversationActivity":
+		return ec._Subscription_conversationActivity(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -5861,6 +7872,16 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) unmarshalNActivityKind2githubᚗcomᚋjobchatᚋjobchatᚋgraphᚋmodelᚐActivityKind(ctx context.Context, v any) (model.ActivityKind, error) {
+	var res model.ActivityKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNActivityKind2githubᚗcomᚋjobchatᚋjobchatᚋgraphᚋmodelᚐActivityKind(ctx context.Context, sel ast.SelectionSet, v model.ActivityKind) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -5881,6 +7902,14 @@ func (ec *executionContext) marshalNConversation2ᚖgithubᚗcomᚋjobchatᚋjob
 		return graphql.Null
 	}
 	return ec._Conversation(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNConversationActivity2ᚖgithubᚗcomᚋjobchatᚋjobchatᚋgraphᚋmodelᚐConversationActivity(ctx context.Context, sel ast.SelectionSet, v *model.ConversationActivity) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ConversationActivity!")
+		return graphql.Null
+	}
+	return ec._ConversationActivity(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNConversationConnection2ᚖgithubᚗcomᚋjobchatᚋjobchatᚋgraphᚋmodelᚐConversationConnection(ctx context.Context, sel ast.SelectionSet, v *model.ConversationConnection) graphql.Marshaler {
@@ -5915,6 +7944,16 @@ func (ec *executionContext) marshalNConversationEdge2ᚖgithubᚗcomᚋjobchat�
 	return ec._ConversationEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNConversationStatus2githubᚗcomᚋjobchatᚋjobchatᚋdbᚐConversationStatus(ctx context.Context, v any) (db.ConversationStatus, error) {
+	var res db.ConversationStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNConversationStatus2githubᚗcomᚋjobchatᚋjobchatᚋdbᚐConversationStatus(ctx context.Context, sel ast.SelectionSet, v db.ConversationStatus) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNCreateConversationInput2githubᚗcomᚋjobchatᚋjobchatᚋgraphᚋmodelᚐCreateConversationInput(ctx context.Context, v any) (model.CreateConversationInput, error) {
 	res, err := ec.unmarshalInputCreateConversationInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -5946,6 +7985,24 @@ func (ec *executionContext) marshalNID2string(ctx context.Context, sel ast.Selec
 		graphql.AddInvalidNullFromMarshaler(ctx, "ID!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNInboxEvent2ᚖgithubᚗcomᚋjobchatᚋjobchatᚋgraphᚋmodelᚐInboxEvent(ctx context.Context, sel ast.SelectionSet, v *model.InboxEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "InboxEvent!")
+		return graphql.Null
+	}
+	return ec._InboxEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNInboxEventKind2githubᚗcomᚋjobchatᚋjobchatᚋgraphᚋmodelᚐInboxEventKind(ctx context.Context, v any) (model.InboxEventKind, error) {
+	var res model.InboxEventKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNInboxEventKind2githubᚗcomᚋjobchatᚋjobchatᚋgraphᚋmodelᚐInboxEventKind(ctx context.Context, sel ast.SelectionSet, v model.InboxEventKind) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
@@ -5982,6 +8039,16 @@ func (ec *executionContext) marshalNJob2ᚖgithubᚗcomᚋjobchatᚋjobchatᚋdb
 		return graphql.Null
 	}
 	return ec._Job(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNJobEvent2githubᚗcomᚋjobchatᚋjobchatᚋdbᚐJobEvent(ctx context.Context, v any) (db.JobEvent, error) {
+	var res db.JobEvent
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNJobEvent2githubᚗcomᚋjobchatᚋjobchatᚋdbᚐJobEvent(ctx context.Context, sel ast.SelectionSet, v db.JobEvent) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalNMessage2ᚖgithubᚗcomᚋjobchatᚋjobchatᚋdbᚐMessage(ctx context.Context, sel ast.SelectionSet, v *db.Message) graphql.Marshaler {
@@ -6024,6 +8091,16 @@ func (ec *executionContext) marshalNMessageEdge2ᚖgithubᚗcomᚋjobchatᚋjobc
 	return ec._MessageEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNMessageStatus2githubᚗcomᚋjobchatᚋjobchatᚋgraphᚋmodelᚐMessageStatus(ctx context.Context, v any) (model.MessageStatus, error) {
+	var res model.MessageStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMessageStatus2githubᚗcomᚋjobchatᚋjobchatᚋgraphᚋmodelᚐMessageStatus(ctx context.Context, sel ast.SelectionSet, v model.MessageStatus) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNMessageType2githubᚗcomᚋjobchatᚋjobchatᚋdbᚐMessageType(ctx context.Context, v any) (db.MessageType, error) {
 	var res db.MessageType
 	err := res.UnmarshalGQL(v)
@@ -6053,6 +8130,30 @@ func (ec *executionContext) marshalNProfile2ᚖgithubᚗcomᚋjobchatᚋjobchat�
 func (ec *executionContext) unmarshalNProfileInput2ᚖgithubᚗcomᚋjobchatᚋjobchatᚋgraphᚋmodelᚐProfileInput(ctx context.Context, v any) (*model.ProfileInput, error) {
 	res, err := ec.unmarshalInputProfileInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReactionGroup2ᚕᚖgithubᚗcomᚋjobchatᚋjobchatᚋgraphᚋmodelᚐReactionGroupᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ReactionGroup) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReactionGroup2ᚖgithubᚗcomᚋjobchatᚋjobchatᚋgraphᚋmodelᚐReactionGroup(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNReactionGroup2ᚖgithubᚗcomᚋjobchatᚋjobchatᚋgraphᚋmodelᚐReactionGroup(ctx context.Context, sel ast.SelectionSet, v *model.ReactionGroup) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ReactionGroup!")
+		return graphql.Null
+	}
+	return ec._ReactionGroup(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNSendMessageInput2githubᚗcomᚋjobchatᚋjobchatᚋgraphᚋmodelᚐSendMessageInput(ctx context.Context, v any) (model.SendMessageInput, error) {
@@ -6316,6 +8417,22 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	_ = ctx
 	res := graphql.MarshalInt(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOJobEvent2ᚖgithubᚗcomᚋjobchatᚋjobchatᚋdbᚐJobEvent(ctx context.Context, v any) (*db.JobEvent, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(db.JobEvent)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOJobEvent2ᚖgithubᚗcomᚋjobchatᚋjobchatᚋdbᚐJobEvent(ctx context.Context, sel ast.SelectionSet, v *db.JobEvent) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalOLocation2ᚖgithubᚗcomᚋjobchatᚋjobchatᚋgraphᚋmodelᚐLocation(ctx context.Context, sel ast.SelectionSet, v *model.Location) graphql.Marshaler {

@@ -84,6 +84,18 @@ func (r *conversationResolver) MyLastReadSeq(ctx context.Context, obj *db.Conver
 	return nil, nil
 }
 
+func (r *conversationResolver) MyLastDeliveredSeq(ctx context.Context, obj *db.Conversation) (*int, error) {
+	panic(fmt.Errorf("not implemented: MyLastDeliveredSeq - myLastDeliveredSeq"))
+}
+
+func (r *conversationResolver) OtherLastReadSeq(ctx context.Context, obj *db.Conversation) (*int, error) {
+	panic(fmt.Errorf("not implemented: OtherLastReadSeq - otherLastReadSeq"))
+}
+
+func (r *conversationResolver) OtherLastDeliveredSeq(ctx context.Context, obj *db.Conversation) (*int, error) {
+	panic(fmt.Errorf("not implemented: OtherLastDeliveredSeq - otherLastDeliveredSeq"))
+}
+
 func (r *conversationResolver) Messages(ctx context.Context, obj *db.Conversation, first *int, after *string, last *int, before *string) (*model.MessageConnection, error) {
 	cacheFrom(ctx).putParticipants(obj.ID, obj.Participants)
 	return r.messagePage(ctx, obj.ID, first, after, last, before)
@@ -137,6 +149,18 @@ func (r *mutationResolver) CreateConversationForJob(ctx context.Context, input m
 		r.publish(ctx, posted)
 	}
 	return r.loadConversation(ctx, c, conv.ID)
+}
+
+func (r *mutationResolver) MarkDelivered(ctx context.Context, conversationID string, upToSeq int) (*db.Conversation, error) {
+	panic(fmt.Errorf("not implemented: MarkDelivered - markDelivered"))
+}
+
+func (r *mutationResolver) CloseConversation(ctx context.Context, conversationID string, reason *string) (*db.Conversation, error) {
+	panic(fmt.Errorf("not implemented: CloseConversation - closeConversation"))
+}
+
+func (r *mutationResolver) ReopenConversation(ctx context.Context, conversationID string) (*db.Conversation, error) {
+	panic(fmt.Errorf("not implemented: ReopenConversation - reopenConversation"))
 }
 
 func (r *queryResolver) Conversations(ctx context.Context, first *int, after *string, unreadOnly *bool, jobID *string) (*model.ConversationConnection, error) {

@@ -24,6 +24,7 @@ const (
 	CodeNotFound        = "NOT_FOUND"
 	CodeInternal        = "INTERNAL_SERVER_ERROR"
 	CodeRateLimited     = "RATE_LIMITED"
+	CodeFailedPrecond   = "FAILED_PRECONDITION"
 )
 
 // inputError is a rejected argument; Field is its path in the operation's
@@ -46,6 +47,16 @@ func (e *forbiddenError) Error() string { return e.Msg }
 
 func forbidden(format string, args ...any) error {
 	return &forbiddenError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// preconditionError is an operation that the thing's state does not allow
+// now (a closed conversation, a deleted message), though the caller may.
+type preconditionError struct{ Msg string }
+
+func (e *preconditionError) Error() string { return e.Msg }
+
+func failedPrecondition(format string, args ...any) error {
+	return &preconditionError{Msg: fmt.Sprintf(format, args...)}
 }
 
 // rateLimitedError asks the caller to slow down and says for how long.
@@ -81,6 +92,7 @@ func ErrorPresenter(ctx context.Context, err error) *gqlerror.Error {
 		fb  *forbiddenError
 		nf  *notFoundError
 		rl  *rateLimitedError
+		pc  *preconditionError
 		src *gqlerror.Error
 	)
 	switch {
@@ -94,6 +106,9 @@ func ErrorPresenter(ctx context.Context, err error) *gqlerror.Error {
 	case errors.As(err, &nf):
 		gqlErr.Message = nf.Error()
 		setCode(gqlErr, CodeNotFound)
+	case errors.As(err, &pc):
+		gqlErr.Message = pc.Error()
+		setCode(gqlErr, CodeFailedPrecond)
 	case errors.As(err, &rl):
 		gqlErr.Message = rl.Error()
 		setCode(gqlErr, CodeRateLimited)

@@ -52,6 +52,14 @@ func (r *messageResolver) IsRead(ctx context.Context, obj *db.Message) (bool, er
 	return readByOthers(obj, ps), nil
 }
 
+func (r *messageResolver) Status(ctx context.Context, obj *db.Message) (model.MessageStatus, error) {
+	panic(fmt.Errorf("not implemented: Status - status"))
+}
+
+func (r *messageResolver) Reactions(ctx context.Context, obj *db.Message) ([]*model.ReactionGroup, error) {
+	panic(fmt.Errorf("not implemented: Reactions - reactions"))
+}
+
 func (r *mutationResolver) SendMessage(ctx context.Context, input model.SendMessageInput) (*db.Message, error) {
 	c, err := userCaller(ctx, "sendMessage")
 	if err != nil {
@@ -80,6 +88,26 @@ func (r *mutationResolver) PostSystemMessage(ctx context.Context, conversationID
 		}
 	}
 	return r.postSystem(ctx, conversationID, messageText, idempotencyKey)
+}
+
+func (r *mutationResolver) PostJobEvent(ctx context.Context, conversationID string, event db.JobEvent, messageText string, idempotencyKey string) (*db.Message, error) {
+	panic(fmt.Errorf("not implemented: PostJobEvent - postJobEvent"))
+}
+
+func (r *mutationResolver) AddReaction(ctx context.Context, messageID string, emoji string) (*db.Message, error) {
+	panic(fmt.Errorf("not implemented: AddReaction - addReaction"))
+}
+
+func (r *mutationResolver) RemoveReaction(ctx context.Context, messageID string, emoji string) (*db.Message, error) {
+	panic(fmt.Errorf("not implemented: RemoveReaction - removeReaction"))
+}
+
+func (r *mutationResolver) EditMessage(ctx context.Context, messageID string, messageText string) (*db.Message, error) {
+	panic(fmt.Errorf("not implemented: EditMessage - editMessage"))
+}
+
+func (r *mutationResolver) DeleteMessage(ctx context.Context, messageID string) (*db.Message, error) {
+	panic(fmt.Errorf("not implemented: DeleteMessage - deleteMessage"))
 }
 
 func (r *queryResolver) Messages(ctx context.Context, conversationID string, first *int, after *string, last *int, before *string) (*model.MessageConnection, error) {

@@ -8,6 +8,8 @@
 package resolvers
 
 import (
+	"time"
+
 	"github.com/uptrace/bun"
 
 	"github.com/jobchat/jobchat/graph"
@@ -22,6 +24,12 @@ type Config struct {
 	// bursts of SendBurst. Zero SendRate means no limit.
 	SendRate  float64
 	SendBurst int
+	// TypingTTL is how long setTyping(true) lasts without a renewal.
+	// Zero: 6s.
+	TypingTTL time.Duration
+	// EditWindow is how long after sending a user may edit a TEXT
+	// message. Zero: 15 minutes.
+	EditWindow time.Duration
 }
 
 // Resolver is the root resolver; gqlgen's generated code calls its methods.
@@ -39,6 +47,12 @@ type Resolver struct {
 func New(bdb *bun.DB, hub *broadcast.Hub, cfg Config) *Resolver {
 	if cfg.MaxMessageChars <= 0 {
 		cfg.MaxMessageChars = 4000
+	}
+	if cfg.TypingTTL <= 0 {
+		cfg.TypingTTL = 6 * time.Second
+	}
+	if cfg.EditWindow <= 0 {
+		cfg.EditWindow = 15 * time.Minute
 	}
 	r := &Resolver{db: bdb, hub: hub, cfg: cfg, sends: newSendLimiter(cfg.SendRate, cfg.SendBurst)}
 	r.feeds = &feeds{r: r, byConv: make(map[string]*feed)}

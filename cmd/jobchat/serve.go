@@ -133,6 +133,8 @@ func newApp(ctx context.Context, cfg config.Config, log zerolog.Logger) (*app, e
 		MaxMessageChars: cfg.MaxMessageChars,
 		SendRate:        cfg.SendRate,
 		SendBurst:       cfg.SendBurst,
+		TypingTTL:       cfg.TypingTTL,
+		EditWindow:      cfg.EditWindow,
 	})
 	verifier := auth.NewVerifier(a.secret)
 	a.handler = server.New(server.Config{

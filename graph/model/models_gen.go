@@ -3,6 +3,12 @@
 package model
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
 	"github.com/jobchat/jobchat/db"
 )
 
@@ -18,6 +24,19 @@ type AttachmentInput struct {
 	FileName  *string `json:"fileName,omitempty"`
 	MimeType  *string `json:"mimeType,omitempty"`
 	SizeBytes *int    `json:"sizeBytes,omitempty"`
+}
+
+// One thing that happened in a conversation, other than a new message.
+type ConversationActivity struct {
+	Kind           ActivityKind `json:"kind"`
+	ConversationID string       `json:"conversationId"`
+	// Who typed, read, reacted or edited; null when the job-service acted.
+	Actor *db.Profile `json:"actor,omitempty"`
+	// DELIVERED and READ: the actor's new pointer.
+	UpToSeq *int `json:"upToSeq,omitempty"`
+	// REACTIONS_CHANGED, MESSAGE_EDITED, MESSAGE_DELETED: the message as it is now.
+	Message *db.Message `json:"message,omitempty"`
+	At      time.Time   `json:"at"`
 }
 
 type ConversationConnection struct {
@@ -38,6 +57,15 @@ type CreateConversationInput struct {
 	Worker   *ProfileInput `json:"worker"`
 	// Posted once as a SYSTEM message when the conversation is first opened.
 	SystemMessage *string `json:"systemMessage,omitempty"`
+}
+
+// One change to the subscriber's inbox.
+type InboxEvent struct {
+	Kind InboxEventKind `json:"kind"`
+	// The conversation as the subscriber sees it after the change.
+	Conversation *db.Conversation `json:"conversation"`
+	// The subscriber's unread messages over all their conversations after the change.
+	UnreadTotal int `json:"unreadTotal"`
 }
 
 type Location struct {
@@ -83,6 +111,15 @@ type ProfileInput struct {
 type Query struct {
 }
 
+// The reactions with one emoji on a message.
+type ReactionGroup struct {
+	// One fully-qualified emoji sequence (Unicode emoji-test.txt).
+	Emoji string `json:"emoji"`
+	Count int    `json:"count"`
+	// Whether the viewer is among those who reacted with this emoji.
+	ReactedByMe bool `json:"reactedByMe"`
+}
+
 type SendMessageInput struct {
 	ConversationID string           `json:"conversationId"`
 	MessageText    *string          `json:"messageText,omitempty"`
@@ -94,4 +131,196 @@ type SendMessageInput struct {
 }
 
 type Subscription struct {
+}
+
+// What happened in an open chat.
+type ActivityKind string
+
+const (
+	ActivityKindTypingStarted        ActivityKind = "TYPING_STARTED"
+	ActivityKindTypingStopped        ActivityKind = "TYPING_STOPPED"
+	ActivityKindDelivered            ActivityKind = "DELIVERED"
+	ActivityKindRead                 ActivityKind = "READ"
+	ActivityKindReactionsChanged     ActivityKind = "REACTIONS_CHANGED"
+	ActivityKindMessageEdited        ActivityKind = "MESSAGE_EDITED"
+	ActivityKindMessageDeleted       ActivityKind = "MESSAGE_DELETED"
+	ActivityKindConversationClosed   ActivityKind = "CONVERSATION_CLOSED"
+	ActivityKindConversationReopened ActivityKind = "CONVERSATION_REOPENED"
+)
+
+var AllActivityKind = []ActivityKind{
+	ActivityKindTypingStarted,
+	ActivityKindTypingStopped,
+	ActivityKindDelivered,
+	ActivityKindRead,
+	ActivityKindReactionsChanged,
+	ActivityKindMessageEdited,
+	ActivityKindMessageDeleted,
+	ActivityKindConversationClosed,
+	ActivityKindConversationReopened,
+}
+
+func (e ActivityKind) IsValid() bool {
+	switch e {
+	case ActivityKindTypingStarted, ActivityKindTypingStopped, ActivityKindDelivered, ActivityKindRead, ActivityKindReactionsChanged, ActivityKindMessageEdited, ActivityKindMessageDeleted, ActivityKindConversationClosed, ActivityKindConversationReopened:
+		return true
+	}
+	return false
+}
+
+func (e ActivityKind) String() string {
+	return string(e)
+}
+
+func (e *ActivityKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ActivityKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ActivityKind", str)
+	}
+	return nil
+}
+
+func (e ActivityKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ActivityKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ActivityKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What changed in a conversation of the inbox.
+type InboxEventKind string
+
+const (
+	// A conversation was opened for the subscriber.
+	InboxEventKindConversationOpened InboxEventKind = "CONVERSATION_OPENED"
+	// A message was added to one of the subscriber's conversations.
+	InboxEventKindMessageAdded InboxEventKind = "MESSAGE_ADDED"
+	// The subscriber's own read pointer moved, from any of their devices.
+	InboxEventKindRead InboxEventKind = "READ"
+	// Status, profiles, title, or an edit or deletion of the last message.
+	InboxEventKindConversationUpdated InboxEventKind = "CONVERSATION_UPDATED"
+)
+
+var AllInboxEventKind = []InboxEventKind{
+	InboxEventKindConversationOpened,
+	InboxEventKindMessageAdded,
+	InboxEventKindRead,
+	InboxEventKindConversationUpdated,
+}
+
+func (e InboxEventKind) IsValid() bool {
+	switch e {
+	case InboxEventKindConversationOpened, InboxEventKindMessageAdded, InboxEventKindRead, InboxEventKindConversationUpdated:
+		return true
+	}
+	return false
+}
+
+func (e InboxEventKind) String() string {
+	return string(e)
+}
+
+func (e *InboxEventKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = InboxEventKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid InboxEventKind", str)
+	}
+	return nil
+}
+
+func (e InboxEventKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *InboxEventKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e InboxEventKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// Delivery state of a message: the sender's ticks.
+type MessageStatus string
+
+const (
+	MessageStatusSent      MessageStatus = "SENT"
+	MessageStatusDelivered MessageStatus = "DELIVERED"
+	MessageStatusRead      MessageStatus = "READ"
+)
+
+var AllMessageStatus = []MessageStatus{
+	MessageStatusSent,
+	MessageStatusDelivered,
+	MessageStatusRead,
+}
+
+func (e MessageStatus) IsValid() bool {
+	switch e {
+	case MessageStatusSent, MessageStatusDelivered, MessageStatusRead:
+		return true
+	}
+	return false
+}
+
+func (e MessageStatus) String() string {
+	return string(e)
+}
+
+func (e *MessageStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = MessageStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid MessageStatus", str)
+	}
+	return nil
+}
+
+func (e MessageStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *MessageStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e MessageStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }

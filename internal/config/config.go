@@ -45,6 +45,9 @@ type Config struct {
 	SSEMaxPerCaller int
 	SSEMaxStreams   int
 	ShutdownTimeout time.Duration
+	TypingTTL       time.Duration
+	EditWindow      time.Duration
+	LegacyCookie    string
 	Demo            bool
 }
 
@@ -85,6 +88,9 @@ func Fields() []Field {
 		{"sse-keepalive", "JOBCHAT_SSE_KEEPALIVE", "15s", "how long a Server-Sent Events stream may stay silent before a keep-alive comment", durationSetter(func(c *Config) *time.Duration { return &c.SSEKeepAlive })},
 		{"sse-max-per-caller", "JOBCHAT_SSE_MAX_PER_CALLER", "16", "Server-Sent Events streams one caller may hold open at once; more get 429", intSetter(func(c *Config) *int { return &c.SSEMaxPerCaller })},
 		{"sse-max-streams", "JOBCHAT_SSE_MAX_STREAMS", "10000", "Server-Sent Events streams the instance holds open at once; more get 429", intSetter(func(c *Config) *int { return &c.SSEMaxStreams })},
+		{"typing-ttl", "JOBCHAT_TYPING_TTL", "6s", "how long a setTyping(true) lasts without a renewal before the server sends TYPING_STOPPED", durationSetter(func(c *Config) *time.Duration { return &c.TypingTTL })},
+		{"edit-window", "JOBCHAT_EDIT_WINDOW", "15m", "how long after sending a user may edit their TEXT message", durationSetter(func(c *Config) *time.Duration { return &c.EditWindow })},
+		{"legacy-cookie", "JOBCHAT_LEGACY_COOKIE", "jobchat_token", "cookie that may carry the token on the deprecated /ws/chat/{id}/ socket", func(c *Config, v string) error { c.LegacyCookie = v; return nil }},
 		{"shutdown-timeout", "JOBCHAT_SHUTDOWN_TIMEOUT", "15s", "how long a graceful shutdown waits for requests in flight", durationSetter(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 	}
 }

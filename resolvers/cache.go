@@ -18,6 +18,8 @@ type requestCache struct {
 	mu           sync.Mutex
 	participants map[string][]*db.Participant
 	profiles     map[string]*db.Profile
+	// reactions by message id; a message known to have none maps to nil.
+	reactions map[string][]*db.Reaction
 }
 
 type cacheKey struct{}
@@ -43,7 +45,8 @@ func (CacheExtension) InterceptResponse(ctx context.Context, next graphql.Respon
 }
 
 func newRequestCache() *requestCache {
-	return &requestCache{participants: map[string][]*db.Participant{}, profiles: map[string]*db.Profile{}}
+	return &requestCache{participants: map[string][]*db.Participant{}, profiles: map[string]*db.Profile{},
+		reactions: map[string][]*db.Reaction{}}
 }
 
 // cacheFrom returns the response's cache; outside a response (tests calling
@@ -100,4 +103,31 @@ func (c *requestCache) loadProfile(ctx context.Context, idb bun.IDB, id string) 
 	}
 	c.profiles[id] = ps[id]
 	return ps[id], nil
+}
+
+// putReactions records the reactions of the messages ids; those without an
+// entry in rs have none.
+func (c *requestCache) putReactions(ids []string, rs map[string][]*db.Reaction) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, id := range ids {
+		c.reactions[id] = rs[id]
+	}
+}
+
+// loadReactions returns a message's reactions, oldest first. On a miss it
+// loads those of every message of the response's pages at once would be
+// better; one message is what a miss costs today (pages seed the cache).
+func (c *requestCache) loadReactions(ctx context.Context, idb bun.IDB, messageID string) ([]*db.Reaction, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if rs, ok := c.reactions[messageID]; ok {
+		return rs, nil
+	}
+	rs, err := db.SelectReactions(ctx, idb, []string{messageID})
+	if err != nil {
+		return nil, err
+	}
+	c.reactions[messageID] = rs[messageID]
+	return rs[messageID], nil
 }

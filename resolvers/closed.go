@@ -1,0 +1,23 @@
+package resolvers
+
+import (
+	"context"
+
+	"github.com/jobchat/jobchat/db"
+)
+
+// requireOpen refuses writes by participants to a closed conversation
+// (sends, typing, edits) with FAILED_PRECONDITION. It does not check
+// access: call it after the caller is known to be in the conversation.
+func (r *Resolver) requireOpen(ctx context.Context, conversationID string) error {
+	var status db.ConversationStatus
+	err := r.db.NewSelect().Model((*db.Conversation)(nil)).Column("status").
+		Where("id = ?", conversationID).Scan(ctx, &status)
+	if err != nil {
+		return orNotFound(err, "conversation", conversationID, "check conversation status")
+	}
+	if status == db.ConversationClosed {
+		return failedPrecondition("conversation %q is closed: it is read-only now", conversationID)
+	}
+	return nil
+}

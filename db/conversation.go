@@ -303,3 +303,14 @@ func UnreadTotal(ctx context.Context, idb bun.IDB, profileID string) (int64, err
 	}
 	return total, nil
 }
+
+// SelectConversationStatus reads whether a conversation is open or closed.
+func SelectConversationStatus(ctx context.Context, idb bun.IDB, conversationID string) (ConversationStatus, error) {
+	var status ConversationStatus
+	err := idb.NewSelect().Model((*Conversation)(nil)).Column("status").
+		Where("id = ?", conversationID).Scan(ctx, &status)
+	if err != nil {
+		return "", mapErr("select conversation status", err)
+	}
+	return status, nil
+}

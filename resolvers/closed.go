@@ -10,9 +10,7 @@ import (
 // (sends, typing, edits) with FAILED_PRECONDITION. It does not check
 // access: call it after the caller is known to be in the conversation.
 func (r *Resolver) requireOpen(ctx context.Context, conversationID string) error {
-	var status db.ConversationStatus
-	err := r.db.NewSelect().Model((*db.Conversation)(nil)).Column("status").
-		Where("id = ?", conversationID).Scan(ctx, &status)
+	status, err := db.SelectConversationStatus(ctx, r.db, conversationID)
 	if err != nil {
 		return orNotFound(err, "conversation", conversationID, "check conversation status")
 	}

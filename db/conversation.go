@@ -277,18 +277,6 @@ func SelectConversations(ctx context.Context, idb bun.IDB, f ConversationFilter)
 	return cs, nil
 }
 
-// MarkRead moves a participant's read pointer forward to upToSeq; a pointer
-// already past it stays where it is.
-func MarkRead(ctx context.Context, idb bun.IDB, conversationID, profileID string, upToSeq int64) error {
-	_, err := idb.NewUpdate().Model((*Participant)(nil)).
-		Set("last_read_seq = ?", upToSeq).
-		Where("conversation_id = ?", conversationID).
-		Where("profile_id = ?", profileID).
-		Where("last_read_seq < ?", upToSeq).
-		Exec(ctx)
-	return mapErr("mark read", err)
-}
-
 // UnreadTotal counts a profile's unread messages over all its conversations.
 func UnreadTotal(ctx context.Context, idb bun.IDB, profileID string) (int64, error) {
 	var total int64

@@ -36,6 +36,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrConflict means a unique constraint refused the write.
 	ErrConflict = errors.New("conflict")
+	// ErrClosed means the conversation is closed: read-only for its
+	// participants.
+	ErrClosed = errors.New("conversation closed")
 )
 
 // Config says where the database is.

@@ -123,11 +123,11 @@ func TestQueries(t *testing.T) {
 			if err != nil || len(next) != 1 || next[0].ID != c1.ID {
 				t.Fatalf("second page: %v %v", next, err)
 			}
-			if err := db.MarkRead(ctx, bdb, c1.ID, "alice", 2); err != nil {
-				t.Fatal(err)
+			if moved, err := db.MarkRead(ctx, bdb, c1.ID, "alice", 2); err != nil || !moved {
+				t.Fatalf("mark read forward: moved %v, %v", moved, err)
 			}
-			if err := db.MarkRead(ctx, bdb, c1.ID, "alice", 1); err != nil {
-				t.Fatal(err)
+			if moved, err := db.MarkRead(ctx, bdb, c1.ID, "alice", 1); err != nil || moved {
+				t.Fatalf("mark read backward: moved %v, %v", moved, err)
 			}
 			unread, err := db.SelectConversations(ctx, bdb, db.ConversationFilter{ProfileID: "alice", UnreadOnly: true})
 			if err != nil || len(unread) != 1 || unread[0].ID != c2.ID {

@@ -78,6 +78,25 @@ type Message struct {
 	EditedAt            *time.Time  `bun:"edited_at"`
 	DeletedAt           *time.Time  `bun:"deleted_at"`
 	CreatedAt           time.Time   `bun:"created_at,notnull"`
+
+	// Known, when set, is the message's derived state as of one moment,
+	// known to whoever loaded the message (a broadcast, a batch of
+	// history), so that its fields resolve without a query and every
+	// subscriber of one event sees the same state.
+	Known *MessageState `bun:"-"`
+}
+
+// MessageState is what a message's derived fields read: its read and
+// delivery state, its reactions and its sender's profile.
+type MessageState struct {
+	// Read: every participant but the sender (every one, for a SYSTEM
+	// message) has read it; Delivered: likewise received it.
+	Read, Delivered bool
+	// Reactions, oldest first.
+	Reactions []*Reaction
+	// Sender is the sender's profile; nil for SYSTEM messages and senders
+	// without one.
+	Sender *Profile
 }
 
 // JobEvent is what a job-service SYSTEM message announces. Its values are
@@ -326,7 +345,7 @@ const (
 ), c AS (
 	UPDATE conversations
 	SET last_seq = last_seq + 1, last_message_id = $1::text, last_message_at = $2::timestamptz, updated_at = $2::timestamptz
-	WHERE id = $3::text
+	WHERE id = $3::text AND status = 'OPEN'
 	  AND EXISTS (SELECT 1 FROM participants WHERE conversation_id = $3::text AND profile_id = $4::text)`
 	sendSQLTail = `
 	RETURNING last_seq
@@ -370,15 +389,32 @@ func sendInTx(ctx context.Context, bdb *bun.DB, m *Message) (*Profile, error) {
 		return nil, err
 	}
 	err = bdb.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		// Inside the transaction, which holds SQLite's write lock from its
+		// start, so that a close cannot slip in between check and insert.
+		status, err := SelectConversationStatus(ctx, tx, m.ConversationID)
+		if err != nil {
+			return err
+		}
+		if status != ConversationOpen {
+			return fmt.Errorf("send message: %w", ErrClosed)
+		}
 		return PostMessage(ctx, tx, m)
 	})
+	if errors.Is(err, ErrClosed) && m.ClientMessageID != nil {
+		// A retry of a message stored before the close is still answered.
+		return nil, sendRefused(ctx, bdb, m)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-// sendRefused tells why the send statement stored nothing.
+// sendRefused tells why the send statement stored nothing: ErrConflict
+// for a client message id used before (checked first, so that a retry is
+// answered even after a close), ErrNotFound when the sender is not in the
+// conversation (or it does not exist), and else ErrClosed. The participant
+// check comes before the status so that strangers learn nothing.
 func sendRefused(ctx context.Context, idb bun.IDB, m *Message) error {
 	if m.ClientMessageID != nil {
 		_, err := SelectMessageByClientID(ctx, idb, *m.SenderID, *m.ClientMessageID)
@@ -389,5 +425,11 @@ func sendRefused(ctx context.Context, idb bun.IDB, m *Message) error {
 			return err
 		}
 	}
-	return fmt.Errorf("send message: %w", ErrNotFound)
+	if _, err := SelectParticipant(ctx, idb, m.ConversationID, *m.SenderID); err != nil {
+		return fmt.Errorf("send message: %w", err)
+	}
+	// The sender is in an existing conversation and reused no client id,
+	// so the statement's only other condition refused it: the status it
+	// saw was CLOSED, whatever it is now.
+	return fmt.Errorf("send message: %w", ErrClosed)
 }

@@ -38,3 +38,28 @@ func SelectReactions(ctx context.Context, idb bun.IDB, messageIDs []string) (map
 	}
 	return out, nil
 }
+
+// InsertReaction adds r, stamping its CreatedAt; adding one that is already
+// there changes nothing. It reports whether a row was added.
+func InsertReaction(ctx context.Context, idb bun.IDB, r *Reaction) (bool, error) {
+	r.CreatedAt = now()
+	res, err := idb.NewInsert().Model(r).On("CONFLICT DO NOTHING").Exec(ctx)
+	return oneRowChanged("insert reaction", res, err)
+}
+
+// DeleteReaction removes one user's emoji from a message and reports
+// whether it was there.
+func DeleteReaction(ctx context.Context, idb bun.IDB, messageID, profileID, emoji string) (bool, error) {
+	res, err := idb.NewDelete().Model((*Reaction)(nil)).
+		Where("message_id = ?", messageID).
+		Where("profile_id = ?", profileID).
+		Where("emoji = ?", emoji).
+		Exec(ctx)
+	return oneRowChanged("delete reaction", res, err)
+}
+
+// DeleteReactions removes every reaction on a message.
+func DeleteReactions(ctx context.Context, idb bun.IDB, messageID string) error {
+	_, err := idb.NewDelete().Model((*Reaction)(nil)).Where("message_id = ?", messageID).Exec(ctx)
+	return mapErr("delete reactions", err)
+}

@@ -38,7 +38,7 @@ func benchResolver(b *testing.B, dialect string) (*Resolver, string) {
 	}
 	b.Cleanup(func() { _ = hub.Close() })
 	r := New(dbtest.New(b, dialect), hub, Config{})
-	conv, _, err := r.openConversation(context.Background(), model.CreateConversationInput{
+	conv, _, _, err := r.openConversation(context.Background(), model.CreateConversationInput{
 		JobID: "job-bench", JobTitle: "Benchmark",
 		Client: &model.ProfileInput{ID: "ana", DisplayName: "Ana"},
 		Worker: &model.ProfileInput{ID: "ben", DisplayName: "Ben"},
@@ -80,7 +80,8 @@ func benchMessage(conv string, seq int64) *db.Message {
 func BenchmarkEncodeMessage(b *testing.B) {
 	r, conv := benchResolver(b, dbtest.SQLite)
 	p, ctx := benchPlan(b, r, conv)
-	it := item{m: benchMessage(conv, 1), sender: &db.Profile{ID: "ana", DisplayName: "Ana"}}
+	it := benchMessage(conv, 1)
+	it.Known = &db.MessageState{Sender: &db.Profile{ID: "ana", DisplayName: "Ana"}}
 	b.ReportAllocs()
 	var n int
 	for b.Loop() {
@@ -107,7 +108,7 @@ func BenchmarkFeedFanout(b *testing.B) {
 	sinks := make([]*countSink, followers)
 	for i := range sinks {
 		sinks[i] = &countSink{}
-		stop, err := r.feeds.follow(ctx, conv, nil, p, sinks[i])
+		stop, err := r.feeds.follow(ctx, messageFeed, conv, nil, &follower{ctx: ctx, viewer: "ben", enc: p, sink: sinks[i]})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -115,7 +116,7 @@ func BenchmarkFeedFanout(b *testing.B) {
 	}
 	// Wait until every follower has caught up (there is nothing to catch up
 	// on) and takes live messages.
-	f := r.feeds.byConv[conv]
+	f := r.feeds.byKey[messageTopic(conv)]
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		f.mu.Lock()
 		live := 0
@@ -143,7 +144,7 @@ func BenchmarkFeedFanout(b *testing.B) {
 			b.StopTimer()
 			payloads = make([][]byte, 0, 1024)
 			for i := range int64(cap(payloads)) {
-				ev, _ := json.Marshal(event{Message: benchMessage(conv, seq+i), Sender: &eventSender{ID: "ana", DisplayName: "Ana"}})
+				ev, _ := json.Marshal(toWireMessage(benchMessage(conv, seq+i), &db.Profile{ID: "ana", DisplayName: "Ana"}))
 				payloads = append(payloads, ev)
 			}
 			b.StartTimer()
@@ -174,7 +175,7 @@ func BenchmarkSendMessage(b *testing.B) {
 				// do: senders in one conversation take turns on its row lock.
 				convs := []string{conv}
 				for i := 1; i < parallel; i++ {
-					c, _, err := r.openConversation(context.Background(), model.CreateConversationInput{
+					c, _, _, err := r.openConversation(context.Background(), model.CreateConversationInput{
 						JobID: fmt.Sprintf("job-bench-%d", i), JobTitle: "Benchmark",
 						Client: &model.ProfileInput{ID: "ana", DisplayName: "Ana"},
 						Worker: &model.ProfileInput{ID: "ben", DisplayName: "Ben"},

@@ -15,7 +15,14 @@ func (r *Resolver) requireOpen(ctx context.Context, conversationID string) error
 		return orNotFound(err, "conversation", conversationID, "check conversation status")
 	}
 	if status == db.ConversationClosed {
-		return failedPrecondition("conversation %q is closed: it is read-only now", conversationID)
+		return closedError(conversationID)
 	}
 	return nil
+}
+
+// closedError is the refusal of a participant's write to a closed
+// conversation, the same whichever check caught it (requireOpen or the
+// send statement's own).
+func closedError(conversationID string) error {
+	return failedPrecondition("conversation %q is closed: it is read-only now", conversationID)
 }

@@ -85,15 +85,15 @@ func (r *conversationResolver) MyLastReadSeq(ctx context.Context, obj *db.Conver
 }
 
 func (r *conversationResolver) MyLastDeliveredSeq(ctx context.Context, obj *db.Conversation) (*int, error) {
-	panic(fmt.Errorf("not implemented: MyLastDeliveredSeq - myLastDeliveredSeq"))
+	return myPointer(ctx, obj, deliveredPointer)
 }
 
 func (r *conversationResolver) OtherLastReadSeq(ctx context.Context, obj *db.Conversation) (*int, error) {
-	panic(fmt.Errorf("not implemented: OtherLastReadSeq - otherLastReadSeq"))
+	return otherPointer(ctx, obj, readPointer)
 }
 
 func (r *conversationResolver) OtherLastDeliveredSeq(ctx context.Context, obj *db.Conversation) (*int, error) {
-	panic(fmt.Errorf("not implemented: OtherLastDeliveredSeq - otherLastDeliveredSeq"))
+	return otherPointer(ctx, obj, deliveredPointer)
 }
 
 func (r *conversationResolver) Messages(ctx context.Context, obj *db.Conversation, first *int, after *string, last *int, before *string) (*model.MessageConnection, error) {
@@ -102,28 +102,7 @@ func (r *conversationResolver) Messages(ctx context.Context, obj *db.Conversatio
 }
 
 func (r *mutationResolver) MarkRead(ctx context.Context, conversationID string, upToSeq *int) (*db.Conversation, error) {
-	c, err := userCaller(ctx, "markRead")
-	if err != nil {
-		return nil, err
-	}
-	if upToSeq != nil && *upToSeq < 0 {
-		return nil, badInput("upToSeq", "must not be negative (got %d)", *upToSeq)
-	}
-	if _, err := db.SelectParticipant(ctx, r.db, conversationID, c.ID); err != nil {
-		return nil, orNotFound(err, "conversation", conversationID, "mark read")
-	}
-	lastSeq, err := db.SelectLastSeq(ctx, r.db, conversationID)
-	if err != nil {
-		return nil, orNotFound(err, "conversation", conversationID, "mark read")
-	}
-	target := lastSeq
-	if upToSeq != nil && int64(*upToSeq) < lastSeq {
-		target = int64(*upToSeq)
-	}
-	if err := db.MarkRead(ctx, r.db, conversationID, c.ID, target); err != nil {
-		return nil, fmt.Errorf("mark read: %w", err)
-	}
-	return r.loadConversation(ctx, c, conversationID)
+	return r.markRead(ctx, conversationID, upToSeq)
 }
 
 func (r *mutationResolver) CreateConversationForJob(ctx context.Context, input model.CreateConversationInput) (*db.Conversation, error) {
@@ -134,33 +113,31 @@ func (r *mutationResolver) CreateConversationForJob(ctx context.Context, input m
 	if err := r.validateCreate(input); err != nil {
 		return nil, err
 	}
-	conv, posted, err := r.openConversation(ctx, input)
+	conv, posted, created, err := r.openConversation(ctx, input)
 	// Two first calls racing for one job both insert; the loser's unique
 	// violation means the winner committed, so a second try finds it.
 	if errors.Is(err, db.ErrConflict) {
-		conv, posted, err = r.openConversation(ctx, input)
+		conv, posted, created, err = r.openConversation(ctx, input)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("create conversation for job: %w", err)
 	}
 	// The profiles may have changed: broadcasts must not carry old ones.
 	r.senders.forget(input.Client.ID, input.Worker.ID)
-	if posted != nil {
-		r.publish(ctx, posted)
-	}
+	r.publishOpened(ctx, conv.ID, input.Client.ID, input.Worker.ID, posted, created)
 	return r.loadConversation(ctx, c, conv.ID)
 }
 
 func (r *mutationResolver) MarkDelivered(ctx context.Context, conversationID string, upToSeq int) (*db.Conversation, error) {
-	panic(fmt.Errorf("not implemented: MarkDelivered - markDelivered"))
+	return r.markDelivered(ctx, conversationID, upToSeq)
 }
 
 func (r *mutationResolver) CloseConversation(ctx context.Context, conversationID string, reason *string) (*db.Conversation, error) {
-	panic(fmt.Errorf("not implemented: CloseConversation - closeConversation"))
+	return r.closeConversation(ctx, conversationID, reason)
 }
 
 func (r *mutationResolver) ReopenConversation(ctx context.Context, conversationID string) (*db.Conversation, error) {
-	panic(fmt.Errorf("not implemented: ReopenConversation - reopenConversation"))
+	return r.reopenConversation(ctx, conversationID)
 }
 
 func (r *queryResolver) Conversations(ctx context.Context, first *int, after *string, unreadOnly *bool, jobID *string) (*model.ConversationConnection, error) {

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"sync"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/jobchat/jobchat/db"
+	"github.com/jobchat/jobchat/graph/model"
 	"github.com/jobchat/jobchat/internal/scalar"
 )
 
@@ -21,9 +23,24 @@ type plan struct {
 	// head is `{"data":{"<alias>":`; the message object and `}}` follow.
 	head   []byte
 	fields []planField
-	// needs says what beyond the message row the encoding reads.
-	needsSender, needsRead bool
 }
+
+// encoder turns one event into the JSON of one GraphQL response for a
+// subscription's selection. The hand plan above serves messageAdded
+// selections it mirrors exactly; genPlan (gqlgen's generated marshalling)
+// serves everything else.
+type encoder interface {
+	encode(ctx context.Context, v any) []byte
+	// perViewer reports whether the encoding depends on who views it, so
+	// that it must be made once per viewer rather than once for all.
+	perViewer() bool
+}
+
+var _ encoder = (*plan)(nil)
+
+// perViewer is false: the hand plan writes no field that depends on the
+// viewer (handSafe keeps those out).
+func (p *plan) perViewer() bool { return false }
 
 type planField struct {
 	key  []byte // `"alias":`
@@ -48,6 +65,10 @@ const (
 	fClientMessageID
 	fTimestamp
 	fIsRead
+	fStatus
+	fEditedAt
+	fDeletedAt
+	fJobEvent
 	fProfileID
 	fProfileName
 	fProfileAvatar
@@ -60,15 +81,20 @@ const (
 	fSizeBytes
 )
 
-// fieldsOf maps each object type a messageAdded selection can reach to its
-// fields. A field missing here (one added to the schema later, say) makes
-// compile decline, and the subscription runs through gqlgen instead.
+// fieldsOf maps each object type a messageAdded selection can reach to
+// the fields the hand encoder writes. A field missing here (reactions,
+// whose reactedByMe depends on the viewer, or one added to the schema
+// later) makes compile decline, and the selection is encoded by gqlgen's
+// generated code instead. A field here that gains a resolver or a
+// directive the encoder does not mirror is declined too (handSafe), and
+// TestHandEncoderGuard fails, naming it.
 var fieldsOf = map[string]map[string]fieldKind{
 	"Message": {
 		"__typename": fTypename, "id": fMessageID, "conversationId": fConversationID, "seq": fSeq,
 		"senderId": fSenderID, "senderName": fSenderName, "sender": fSender, "messageText": fMessageText,
 		"messageType": fMessageType, "location": fLocation, "attachment": fAttachment,
 		"clientMessageId": fClientMessageID, "timestamp": fTimestamp, "isRead": fIsRead,
+		"status": fStatus, "editedAt": fEditedAt, "deletedAt": fDeletedAt, "jobEvent": fJobEvent,
 	},
 	"Profile":    {"__typename": fTypename, "id": fProfileID, "displayName": fProfileName, "avatarUrl": fProfileAvatar},
 	"Location":   {"__typename": fTypename, "latitude": fLatitude, "longitude": fLongitude, "label": fLabel},
@@ -99,7 +125,7 @@ func (p *plan) compile(rc *graphql.OperationContext, sel ast.SelectionSet, typ s
 	var out []planField
 	for _, f := range graphql.CollectFields(rc, sel, []string{typ}) {
 		kind, ok := known[f.Name]
-		if !ok || len(f.Arguments) > 0 {
+		if !ok || len(f.Arguments) > 0 || !handSafe(typ, f.Name) {
 			return nil, false
 		}
 		var key bytes.Buffer
@@ -111,27 +137,45 @@ func (p *plan) compile(rc *graphql.OperationContext, sel ast.SelectionSet, typ s
 				return nil, false
 			}
 		}
-		switch kind {
-		case fSender:
-			p.needsSender = true
-		case fIsRead:
-			p.needsRead = true
-		}
 		out = append(out, pf)
 	}
 	return out, true
 }
 
-// item is what one encoding reads: the message and what the plan needs
-// besides.
+// item is what one encoding reads: the message, with its Known state set
+// (the feed sets it for every message it delivers), and the profile
+// being written, for Profile objects.
 type item struct {
 	m      *db.Message
 	sender *db.Profile // nil: none (SYSTEM) or unknown
 	isRead bool
+	status model.MessageStatus
 }
 
-// encode writes the response for it: {"data":{"alias":{…}}}.
-func (p *plan) encode(ctx context.Context, it item) []byte {
+func itemOf(m *db.Message) item {
+	it := item{m: m, status: model.MessageStatusSent}
+	if k := m.Known; k != nil {
+		it.sender, it.isRead = k.Sender, k.Read
+		it.status = statusOf(k)
+	}
+	return it
+}
+
+// statusOf is Message.status from a message's known state.
+func statusOf(k *db.MessageState) model.MessageStatus {
+	switch {
+	case k.Read:
+		return model.MessageStatusRead
+	case k.Delivered:
+		return model.MessageStatusDelivered
+	}
+	return model.MessageStatusSent
+}
+
+// encode writes the response for a *db.Message with its Known state:
+// {"data":{"alias":{…}}}.
+func (p *plan) encode(ctx context.Context, v any) []byte {
+	it := itemOf(v.(*db.Message))
 	b := bufPool.Get().(*bytes.Buffer)
 	defer bufPool.Put(b)
 	b.Reset()
@@ -198,6 +242,18 @@ func writeField(ctx context.Context, b *bytes.Buffer, f planField, it item, typ 
 		scalar.MarshalTime(m.CreatedAt).MarshalGQL(b)
 	case fIsRead:
 		graphql.MarshalBoolean(it.isRead).MarshalGQL(b)
+	case fStatus:
+		it.status.MarshalGQL(b)
+	case fEditedAt:
+		writeOptTime(b, m.EditedAt)
+	case fDeletedAt:
+		writeOptTime(b, m.DeletedAt)
+	case fJobEvent:
+		if m.JobEvent == nil {
+			b.WriteString("null")
+			return
+		}
+		m.JobEvent.MarshalGQL(b)
 	case fProfileID:
 		graphql.MarshalID(it.sender.ID).MarshalGQL(b)
 	case fProfileName:
@@ -233,6 +289,14 @@ func writeOptString(b *bytes.Buffer, s *string) {
 	graphql.MarshalString(*s).MarshalGQL(b)
 }
 
+func writeOptTime(b *bytes.Buffer, t *time.Time) {
+	if t == nil {
+		b.WriteString("null")
+		return
+	}
+	scalar.MarshalTime(*t).MarshalGQL(b)
+}
+
 func writeOptID(b *bytes.Buffer, s *string) {
 	if s == nil {
 		b.WriteString("null")
@@ -241,63 +305,28 @@ func writeOptID(b *bytes.Buffer, s *string) {
 	graphql.MarshalID(*s).MarshalGQL(b)
 }
 
-// plans caches compiled plans by the selection's AST node, which gqlgen's
-// query cache shares between every operation with the same text, so that
-// subscribers with the same query share one plan and one encoding per
-// message. Selections with directives depend on variables and are not
-// cached.
-type plans struct {
-	mu sync.Mutex
-	m  map[*ast.Field]*plan
-}
-
-// maxPlans bounds the cache against clients that send endless distinct
-// queries; past it, the cache starts over.
-const maxPlans = 1000
-
-func (ps *plans) get(rc *graphql.OperationContext, field graphql.CollectedField) (*plan, bool) {
-	cacheable := !hasDirectives(rc, field.Selections, 0)
-	if cacheable {
-		ps.mu.Lock()
-		p := ps.m[field.Field]
-		ps.mu.Unlock()
-		if p != nil {
-			return p, true
-		}
-	}
-	p, ok := compilePlan(rc, field)
-	if !ok || !cacheable {
-		return p, ok
-	}
-	ps.mu.Lock()
-	if ps.m == nil || len(ps.m) >= maxPlans {
-		ps.m = make(map[*ast.Field]*plan)
-	}
-	ps.m[field.Field] = p
-	ps.mu.Unlock()
-	return p, true
-}
-
-// hasDirectives reports directives anywhere in sel, fragments included.
-func hasDirectives(rc *graphql.OperationContext, sel ast.SelectionSet, depth int) bool {
+// variesWithVariables reports whether what sel selects may depend on the
+// operation's variables: directives (@include, @skip) or arguments
+// anywhere in it, fragments included. Such selections are not cached.
+func variesWithVariables(rc *graphql.OperationContext, sel ast.SelectionSet, depth int) bool {
 	if depth > 10 {
 		return true // too deep to bother: don't cache
 	}
 	for _, s := range sel {
 		switch s := s.(type) {
 		case *ast.Field:
-			if len(s.Directives) > 0 || hasDirectives(rc, s.SelectionSet, depth+1) {
+			if len(s.Directives) > 0 || len(s.Arguments) > 0 || variesWithVariables(rc, s.SelectionSet, depth+1) {
 				return true
 			}
 		case *ast.InlineFragment:
-			if len(s.Directives) > 0 || hasDirectives(rc, s.SelectionSet, depth+1) {
+			if len(s.Directives) > 0 || variesWithVariables(rc, s.SelectionSet, depth+1) {
 				return true
 			}
 		case *ast.FragmentSpread:
 			if len(s.Directives) > 0 {
 				return true
 			}
-			if def := rc.Doc.Fragments.ForName(s.Name); def == nil || len(def.Directives) > 0 || hasDirectives(rc, def.SelectionSet, depth+1) {
+			if def := rc.Doc.Fragments.ForName(s.Name); def == nil || len(def.Directives) > 0 || variesWithVariables(rc, def.SelectionSet, depth+1) {
 				return true
 			}
 		}

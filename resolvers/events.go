@@ -3,6 +3,8 @@ package resolvers
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -35,15 +37,31 @@ func (r *Resolver) publishActivity(ctx context.Context, a activity) {
 		ActorID: a.ActorID, UpToSeq: a.UpToSeq, At: time.Now().UTC()}
 	actor := a.Actor
 	if actor == nil && a.ActorID != "" {
-		s, err := r.senders.get(ctx, r, a.ActorID)
+		p, err := r.senders.get(ctx, r, a.ActorID)
 		if err != nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Str("profile_id", a.ActorID).Msg("activity without the actor's profile")
 		}
-		actor = s.profile()
+		actor = p
 	}
 	w.Actor = toWireProfile(actor)
-	if a.Message != nil {
-		w.Message = toWireMessage(a.Message, nil)
+	if m := a.Message; m != nil {
+		// The receivers encode the message for every viewer without a
+		// query: carry its state and sender, computed once here.
+		var sender *db.Profile
+		if m.SenderID != nil {
+			var err error
+			if sender, err = r.senders.get(ctx, r, *m.SenderID); err != nil {
+				zerolog.Ctx(ctx).Warn().Err(err).Str("sender_id", *m.SenderID).Msg("activity without the sender's profile")
+			}
+		}
+		w.Message = toWireMessage(m, sender)
+		ps, err := db.SelectParticipants(ctx, r.db, m.ConversationID)
+		if err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Str("conversation_id", m.ConversationID).Msg("activity not sent")
+			return
+		}
+		st := stateOf(m, ps, nil)
+		w.Read, w.Delivered = st.Read, st.Delivered
 		for _, rc := range a.Reactions {
 			w.Reactions = append(w.Reactions, wireReaction{ProfileID: rc.ProfileID, Emoji: rc.Emoji, At: rc.CreatedAt})
 		}
@@ -61,16 +79,49 @@ func (r *Resolver) publishInbox(ctx context.Context, kind model.InboxEventKind, 
 
 // publishInboxAll is publishInbox for every participant of the conversation.
 func (r *Resolver) publishInboxAll(ctx context.Context, kind model.InboxEventKind, conversationID string) {
-	ps, err := db.SelectParticipants(ctx, r.db, conversationID)
+	ids, err := r.members.get(ctx, r, conversationID)
 	if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Str("conversation_id", conversationID).Msg("inbox event not sent")
 		return
 	}
-	ids := make([]string, len(ps))
+	r.publishInbox(ctx, kind, conversationID, ids...)
+}
+
+// memberCache remembers who takes part in a conversation, for the inbox
+// events of every send. A conversation's participants are set once, in
+// the transaction that opens it, and never change, so nothing goes stale.
+type memberCache struct {
+	mu sync.Mutex
+	m  map[string][]string
+}
+
+const maxCachedMembers = 100000
+
+func (mc *memberCache) get(ctx context.Context, r *Resolver, conversationID string) ([]string, error) {
+	mc.mu.Lock()
+	ids, ok := mc.m[conversationID]
+	mc.mu.Unlock()
+	if ok {
+		return ids, nil
+	}
+	ps, err := db.SelectParticipants(ctx, r.db, conversationID)
+	if err != nil {
+		return nil, fmt.Errorf("load participants: %w", err)
+	}
+	ids = make([]string, len(ps))
 	for i, p := range ps {
 		ids[i] = p.ProfileID
 	}
-	r.publishInbox(ctx, kind, conversationID, ids...)
+	if len(ids) == 0 {
+		return ids, nil // not opened yet, or gone: don't remember
+	}
+	mc.mu.Lock()
+	if mc.m == nil || len(mc.m) >= maxCachedMembers {
+		mc.m = make(map[string][]string)
+	}
+	mc.m[conversationID] = ids
+	mc.mu.Unlock()
+	return ids, nil
 }
 
 // publishJSON publishes v after a commit. The change is stored: publish it

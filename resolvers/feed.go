@@ -2,7 +2,6 @@ package resolvers
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -15,60 +14,73 @@ import (
 	"github.com/jobchat/jobchat/internal/stream"
 )
 
-// event is a message as it travels on the broadcast bus: the stored row
-// and, for user messages, the sender's profile as the publisher saw it, so
-// that no receiving instance has to look it up per subscriber.
-type event struct {
-	*db.Message
-	Sender *eventSender `json:"sender,omitempty"`
-}
-
-type eventSender struct {
-	ID          string  `json:"id"`
-	DisplayName string  `json:"displayName"`
-	AvatarURL   *string `json:"avatarUrl,omitempty"`
-}
-
-func (s *eventSender) profile() *db.Profile {
-	if s == nil {
-		return nil
-	}
-	return &db.Profile{ID: s.ID, DisplayName: s.DisplayName, AvatarURL: s.AvatarURL}
-}
-
-// feeds serves pushed messageAdded subscriptions: one feed per conversation
-// with local subscribers, each holding a single hub subscription however
-// many followers it has, decoding each message once and encoding it once
-// per plan.
+// feeds is the one engine behind every subscription: messageAdded,
+// conversationActivity and inboxUpdated, pushed or run by gqlgen's
+// executor, over WebSocket or SSE. Each topic with local subscribers has
+// one feed holding a single hub subscription however many followers it
+// has; a payload is decoded once and encoded once per (selection, viewer
+// class), and handed to every follower without blocking.
+//
+// A message feed also keeps each follower gap-free: a follower that
+// starts from afterSeq, misses a seq or has no room for a message catches
+// up from the database on a goroutine of its own, then rejoins the live
+// feed. That is the only resume path; every messageAdded subscription
+// goes through it.
 type feeds struct {
 	r *Resolver
 
-	mu     sync.Mutex
-	byConv map[string]*feed
+	mu    sync.Mutex
+	byKey map[string]*feed
 
 	resyncs atomic.Uint64
+	dropped atomic.Uint64
 }
 
-// FeedStats counts what the pushed subscriptions did, for tests and
-// benchmarks.
+// FeedStats counts what the subscriptions did, for tests and benchmarks.
 type FeedStats struct {
-	// Feeds is the number of conversations with local followers.
+	// Feeds is the number of topics with local followers.
 	Feeds int
-	// Resyncs counts followers that fell behind (a gap in the seqs, or a
-	// client too slow to take a message) and caught up from the database.
+	// Followers counts subscriptions registered with their feed, whose
+	// hub subscription is active: events published from then on reach
+	// them.
+	Followers int
+	// Resyncs counts message followers that fell behind (a gap in the
+	// seqs, or a client too slow to take a message) and caught up from
+	// the database.
 	Resyncs uint64
+	// Dropped counts live-only events (activity, inbox) a follower had no
+	// room for.
+	Dropped uint64
 }
 
-// FeedStats returns a snapshot of the pushed subscriptions' counters.
+// FeedStats returns a snapshot of the feeds' counters.
 func (r *Resolver) FeedStats() FeedStats {
 	r.feeds.mu.Lock()
 	defer r.feeds.mu.Unlock()
-	return FeedStats{Feeds: len(r.feeds.byConv), Resyncs: r.feeds.resyncs.Load()}
+	st := FeedStats{Feeds: len(r.feeds.byKey), Resyncs: r.feeds.resyncs.Load(), Dropped: r.feeds.dropped.Load()}
+	for _, f := range r.feeds.byKey {
+		f.mu.Lock()
+		st.Followers += len(f.followers)
+		f.mu.Unlock()
+	}
+	return st
 }
 
+type feedKind uint8
+
+const (
+	messageFeed feedKind = iota
+	activityFeed
+	inboxFeed
+)
+
 type feed struct {
-	conv string
-	log  *zerolog.Logger // the first follower's, for the hub callback
+	kind  feedKind
+	topic string
+	// id is the conversation (messages, activity) or the user (inbox).
+	id  string
+	log *zerolog.Logger // the first follower's, for the hub callback
+
 	// refs counts followers and follows on their way; guarded by feeds.mu.
 	refs  int
 	ready chan struct{} // closed once sub (or err) is set
@@ -76,18 +88,31 @@ type feed struct {
 	err   error
 
 	mu        sync.Mutex
-	top       int64 // the highest seq received live
 	followers map[*follower]struct{}
+	// top is the highest seq received live (message feeds).
+	top int64
+	// pending holds inbox events waiting for the feed's worker, which
+	// runs only while there are some (inbox feeds).
+	pending []*wireInbox
+	working bool
 }
 
-// follower is one pushed subscription.
+// follower is one subscription. Exactly one of sink (pushed: the
+// transport takes encoded bytes), vals (gqlgen's executor: it takes values
+// and marshals them itself) and fn (a bridge such as the old chat socket,
+// which encodes values its own way) is set.
 type follower struct {
-	ctx  context.Context
-	plan *plan
-	sink stream.Sink
+	ctx    context.Context // the connection's: caller and logger
+	viewer string          // the caller's id
+	enc    encoder
+	sink   stream.Sink
+	vals   *valueSink
+	fn     func(v any) bool // must not block; false: no room
+	end    func()           // with fn: the feed ended the subscription
 
-	// last is the seq last sent. While catching is set, only the catch-up
-	// goroutine touches last; otherwise only dispatch does, under feed.mu.
+	// last is the seq last sent (message feeds). While catching is set,
+	// only the catch-up goroutine touches last; otherwise only dispatch
+	// does, under feed.mu.
 	last     int64
 	catching bool
 }
@@ -95,18 +120,20 @@ type follower struct {
 // subscribeTimeout bounds a feed's hub subscription, which may wait on Redis.
 const subscribeTimeout = 5 * time.Second
 
-// follow starts a pushed subscription to conv from afterSeq (nil: from now
-// on). It returns once the follower is registered, with the function that
-// ends it; the replay runs on a goroutine of its own, which ends when the
-// follower is live. ctx is the connection's.
-func (fs *feeds) follow(ctx context.Context, conv string, afterSeq *int64, p *plan, sink stream.Sink) (stop func(), err error) {
+// follow adds fl to the feed of kind for id, creating the feed (and its hub
+// subscription) for the first follower. It returns once fl is registered,
+// with the function that ends it. A message follower starts catching up
+// at once: from afterSeq, or from the newest stored message when afterSeq
+// is nil. ctx is the connection's.
+func (fs *feeds) follow(ctx context.Context, kind feedKind, id string, afterSeq *int64, fl *follower) (stop func(), err error) {
+	topic := feedTopic(kind, id)
 	fs.mu.Lock()
-	f := fs.byConv[conv]
+	f := fs.byKey[topic]
 	first := f == nil
 	if first {
-		f = &feed{conv: conv, ready: make(chan struct{}), followers: make(map[*follower]struct{}),
-			log: zerolog.Ctx(ctx)}
-		fs.byConv[conv] = f
+		f = &feed{kind: kind, topic: topic, id: id, ready: make(chan struct{}),
+			followers: make(map[*follower]struct{}), log: zerolog.Ctx(ctx)}
+		fs.byKey[topic] = f
 	}
 	f.refs++
 	fs.mu.Unlock()
@@ -115,7 +142,7 @@ func (fs *feeds) follow(ctx context.Context, conv string, afterSeq *int64, p *pl
 		// Not the connection's context: others may come to wait on this
 		// subscription while it is made.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), subscribeTimeout)
-		f.sub, f.err = fs.r.hub.SubscribeFunc(sctx, conv, f.dispatch(fs))
+		f.sub, f.err = fs.r.hub.SubscribeFunc(sctx, topic, f.dispatcher(fs))
 		cancel()
 		close(f.ready)
 	} else {
@@ -128,17 +155,21 @@ func (fs *feeds) follow(ctx context.Context, conv string, afterSeq *int64, p *pl
 	}
 	if f.err != nil {
 		fs.release(f)
-		return nil, fmt.Errorf("subscribe to conversation: %w", f.err)
+		return nil, fmt.Errorf("subscribe to %s: %w", topic, f.err)
 	}
 
-	fl := &follower{ctx: ctx, plan: p, sink: sink, catching: true, last: -1}
-	if afterSeq != nil {
-		fl.last = *afterSeq
+	if kind == messageFeed {
+		fl.catching, fl.last = true, -1
+		if afterSeq != nil {
+			fl.last = *afterSeq
+		}
 	}
 	f.mu.Lock()
 	f.followers[fl] = struct{}{}
 	f.mu.Unlock()
-	go fs.catchUp(f, fl, false)
+	if kind == messageFeed {
+		go fs.catchUp(f, fl, false)
+	}
 	var once sync.Once
 	return func() {
 		once.Do(func() {
@@ -150,13 +181,23 @@ func (fs *feeds) follow(ctx context.Context, conv string, afterSeq *int64, p *pl
 	}, nil
 }
 
+func feedTopic(kind feedKind, id string) string {
+	switch kind {
+	case activityFeed:
+		return activityTopic(id)
+	case inboxFeed:
+		return inboxTopic(id)
+	}
+	return messageTopic(id)
+}
+
 // release drops a reference to f, and f itself with the last one.
 func (fs *feeds) release(f *feed) {
 	fs.mu.Lock()
 	f.refs--
 	last := f.refs == 0
-	if last && fs.byConv[f.conv] == f {
-		delete(fs.byConv, f.conv)
+	if last && fs.byKey[f.topic] == f {
+		delete(fs.byKey, f.topic)
 	}
 	fs.mu.Unlock()
 	if last && f.sub != nil {
@@ -164,112 +205,90 @@ func (fs *feeds) release(f *feed) {
 	}
 }
 
-// dispatch returns f's hub callback. It runs on the broker's receiving path:
-// it decodes the message once, encodes it once per plan, and queues it to
-// every live follower without blocking. A follower that missed a seq, or
-// whose client has no room, switches to catching up from the database.
-func (f *feed) dispatch(fs *feeds) func([]byte) {
-	return func(payload []byte) {
-		var ev event
-		if err := json.Unmarshal(payload, &ev); err != nil || ev.Message == nil {
-			f.log.Error().Err(err).Str("conversation_id", f.conv).Msg("undecodable broadcast payload")
-			return
-		}
-		it := item{m: ev.Message, sender: ev.Sender.profile()}
-		// A message is broadcast as it is committed, when no other
-		// participant can have read it yet.
-		it.isRead = false
+// dispatcher returns f's hub callback, which runs on the broker's
+// receiving path and so never blocks nor queries.
+func (f *feed) dispatcher(fs *feeds) func([]byte) {
+	switch f.kind {
+	case activityFeed:
+		return func(payload []byte) { f.dispatchActivity(fs, payload) }
+	case inboxFeed:
+		return func(payload []byte) { f.queueInbox(fs, payload) }
+	}
+	return func(payload []byte) { f.dispatchMessage(fs, payload) }
+}
 
-		// Most conversations have one plan (all clients run the same
-		// query); a short slice beats a map.
-		type encoded struct {
-			p    *plan
-			body []byte
-		}
-		var cache [4]encoded
-		bodies := cache[:0]
+// dispatchMessage delivers a live message to every follower that is live
+// and expects it next. A follower that missed a seq, or whose client has
+// no room, switches to catching up from the database.
+func (f *feed) dispatchMessage(fs *feeds, payload []byte) {
+	w, err := decodeWireMessage(payload)
+	if err != nil {
+		f.log.Error().Err(err).Str("conversation_id", f.id).Msg("undecodable broadcast payload")
+		return
+	}
+	m := w.message()
+	// A message is broadcast as it is committed, when no other
+	// participant can have received or read it yet, and nobody reacted.
+	m.Known = &db.MessageState{Sender: w.Sender.profile()}
 
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		if ev.Seq > f.top {
-			f.top = ev.Seq
+	var enc encodings
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if m.Seq > f.top {
+		f.top = m.Seq
+	}
+	for fl := range f.followers {
+		if fl.catching || m.Seq <= fl.last {
+			continue
 		}
-		for fl := range f.followers {
-			if fl.catching || ev.Seq <= fl.last {
-				continue
-			}
-			if ev.Seq > fl.last+1 {
-				fl.catching = true
-				fs.resyncs.Add(1)
-				go fs.catchUp(f, fl, false)
-				continue
-			}
-			var body []byte
-			for _, e := range bodies {
-				if e.p == fl.plan {
-					body = e.body
-					break
-				}
-			}
-			if body == nil {
-				body = fl.plan.encode(fl.ctx, it)
-				bodies = append(bodies, encoded{fl.plan, body})
-			}
-			if !fl.sink.Send(body) {
-				fl.catching = true
-				fs.resyncs.Add(1)
-				go fs.catchUp(f, fl, true)
-				continue
-			}
-			fl.last = ev.Seq
+		if m.Seq > fl.last+1 || !fl.offer(&enc, m) {
+			fl.catching = true
+			fs.resyncs.Add(1)
+			go fs.catchUp(f, fl, m.Seq <= fl.last+1)
+			continue
 		}
+		fl.last = m.Seq
 	}
 }
 
 // catchUp sends fl what it has missed from the database, then hands it back
 // to dispatch. waitRoom says the client's queue was full. It ends early if
-// the subscription ends (the sink refuses) or the database fails (the
-// subscription then completes: the client resumes with afterSeq).
+// the subscription ends or the database fails (the subscription then
+// completes: the client resumes with afterSeq).
 func (fs *feeds) catchUp(f *feed, fl *follower, waitRoom bool) {
 	ctx := fl.ctx
 	if err := fs.sendMissed(ctx, f, fl, waitRoom); err != nil {
 		if ctx.Err() == nil {
-			zerolog.Ctx(ctx).Error().Err(err).Str("conversation_id", f.conv).Msg("subscription ended")
-			fl.sink.Complete()
+			zerolog.Ctx(ctx).Error().Err(err).Str("conversation_id", f.id).Msg("subscription ended")
+			fl.complete()
 		}
 	}
 }
 
 func (fs *feeds) sendMissed(ctx context.Context, f *feed, fl *follower, waitRoom bool) error {
-	if waitRoom {
-		if err := fl.sink.WaitRoom(ctx); err != nil {
-			return nil // the client is gone or cut off; nothing to report
-		}
+	if waitRoom && fl.waitRoom(ctx) != nil {
+		return nil // the client is gone or cut off; nothing to report
 	}
 	if fl.last < 0 {
-		last, err := db.SelectLastSeq(ctx, fs.r.db, f.conv)
+		last, err := db.SelectLastSeq(ctx, fs.r.db, f.id)
 		if err != nil {
 			return fmt.Errorf("start subscription: %w", err)
 		}
 		fl.last = last
 	}
 	for {
-		ms, err := db.SelectMessages(ctx, fs.r.db, db.MessageFilter{ConversationID: f.conv, AfterSeq: fl.last, Limit: replayBatch})
+		ms, err := db.SelectMessages(ctx, fs.r.db, db.MessageFilter{ConversationID: f.id, AfterSeq: fl.last, Limit: replayBatch})
 		if err != nil {
 			return fmt.Errorf("catch up: %w", err)
 		}
-		items, err := fs.r.itemsFor(ctx, f.conv, ms, fl.plan)
-		if err != nil {
+		if err := fs.r.knowMessages(ctx, f.id, ms); err != nil {
 			return fmt.Errorf("catch up: %w", err)
 		}
-		for _, it := range items {
-			body := fl.plan.encode(ctx, it)
-			for !fl.sink.Send(body) {
-				if err := fl.sink.WaitRoom(ctx); err != nil {
-					return nil
-				}
+		for _, m := range ms {
+			if fl.put(ctx, m) != nil {
+				return nil
 			}
-			fl.last = it.m.Seq
+			fl.last = m.Seq
 		}
 		if len(ms) == replayBatch {
 			continue
@@ -284,38 +303,213 @@ func (fs *feeds) sendMissed(ctx context.Context, f *feed, fl *follower, waitRoom
 	}
 }
 
-// itemsFor loads what p needs to encode stored messages: read pointers for
-// isRead, profiles for sender; one query each per batch.
-func (r *Resolver) itemsFor(ctx context.Context, conv string, ms []*db.Message, p *plan) ([]item, error) {
-	items := make([]item, len(ms))
-	var ps []*db.Participant
-	if p.needsRead && len(ms) > 0 {
-		var err error
-		if ps, err = db.SelectParticipants(ctx, r.db, conv); err != nil {
-			return nil, err
-		}
+// replayBatch is how many stored messages a catch-up reads at a time.
+const replayBatch = 100
+
+// knowMessages sets the Known state of stored messages of one
+// conversation: read pointers, reactions and senders, one query each for
+// the whole batch.
+func (r *Resolver) knowMessages(ctx context.Context, conv string, ms []*db.Message) error {
+	if len(ms) == 0 {
+		return nil
 	}
-	var profiles map[string]*db.Profile
-	if p.needsSender {
-		var ids []string
-		for _, m := range ms {
-			if m.SenderID != nil {
-				ids = append(ids, *m.SenderID)
-			}
-		}
-		var err error
-		if profiles, err = db.SelectProfiles(ctx, r.db, ids); err != nil {
-			return nil, err
-		}
+	ps, err := db.SelectParticipants(ctx, r.db, conv)
+	if err != nil {
+		return err
 	}
+	ids := make([]string, len(ms))
 	for i, m := range ms {
-		items[i] = item{m: m}
-		if p.needsRead {
-			items[i].isRead = readByOthers(m, ps)
-		}
-		if m.SenderID != nil {
-			items[i].sender = profiles[*m.SenderID]
+		ids[i] = m.ID
+	}
+	rs, err := db.SelectReactions(ctx, r.db, ids)
+	if err != nil {
+		return err
+	}
+	profiles := make(map[string]*db.Profile, len(ps))
+	for _, p := range ps {
+		if p.Profile != nil {
+			profiles[p.ProfileID] = p.Profile
 		}
 	}
-	return items, nil
+	for _, m := range ms {
+		m.Known = stateOf(m, ps, rs[m.ID])
+		if m.SenderID != nil {
+			m.Known.Sender = profiles[*m.SenderID]
+		}
+	}
+	return nil
+}
+
+// stateOf computes a message's derived state from its conversation's
+// participants and its reactions.
+func stateOf(m *db.Message, ps []*db.Participant, rs []*db.Reaction) *db.MessageState {
+	st := &db.MessageState{Read: true, Delivered: true, Reactions: rs}
+	for _, p := range ps {
+		if m.SenderID != nil && p.ProfileID == *m.SenderID {
+			continue
+		}
+		if p.LastReadSeq < m.Seq {
+			st.Read = false
+		}
+		if max(p.LastDeliveredSeq, p.LastReadSeq) < m.Seq {
+			st.Delivered = false
+		}
+	}
+	return st
+}
+
+// encodings remembers, within one dispatch, each encoding made, so that
+// followers with the same selection (and viewer, for per-viewer ones)
+// share it. Most feeds have one or two; a short slice beats a map.
+type encodings struct {
+	cache [4]encoded
+	list  []encoded
+}
+
+type encoded struct {
+	enc    encoder
+	viewer string
+	body   []byte
+}
+
+func (e *encodings) get(fl *follower, v any) []byte {
+	viewer := ""
+	if fl.enc.perViewer() {
+		viewer = fl.viewer
+	}
+	if e.list == nil {
+		e.list = e.cache[:0]
+	}
+	for _, x := range e.list {
+		if x.enc == fl.enc && x.viewer == viewer {
+			return x.body
+		}
+	}
+	body := fl.enc.encode(fl.ctx, v)
+	e.list = append(e.list, encoded{fl.enc, viewer, body})
+	return body
+}
+
+// offer hands v to fl without blocking; false when there is no room.
+func (fl *follower) offer(enc *encodings, v any) bool {
+	if fl.fn != nil {
+		return fl.fn(v)
+	}
+	if fl.vals != nil {
+		return fl.vals.offer(v)
+	}
+	return fl.sink.Send(enc.get(fl, v))
+}
+
+// put hands v to fl, waiting for room; an error means the subscription
+// is over.
+func (fl *follower) put(ctx context.Context, v any) error {
+	if fl.fn != nil {
+		if !fl.fn(v) {
+			return errSubscriptionOver
+		}
+		return nil
+	}
+	if fl.vals != nil {
+		return fl.vals.put(ctx, v)
+	}
+	body := fl.enc.encode(fl.ctx, v)
+	for !fl.sink.Send(body) {
+		if err := fl.sink.WaitRoom(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (fl *follower) waitRoom(ctx context.Context) error {
+	if fl.fn != nil {
+		return errSubscriptionOver // it had no room: the bridge has cut it off
+	}
+	if fl.vals != nil {
+		return nil // put waits
+	}
+	return fl.sink.WaitRoom(ctx)
+}
+
+func (fl *follower) complete() {
+	if fl.fn != nil {
+		if fl.end != nil {
+			fl.end()
+		}
+		return
+	}
+	if fl.vals != nil {
+		fl.vals.complete()
+		return
+	}
+	fl.sink.Complete()
+}
+
+// valueSink is where a follower run by gqlgen's executor (SSE, or a
+// WebSocket subscription the pusher declined) puts values: a small
+// buffer, forwarded to the resolver's channel by the subscription's own
+// goroutine, which closes that channel when the subscription completes.
+type valueSink struct {
+	in   chan any
+	done chan struct{}
+	once sync.Once
+}
+
+// newValueSink makes a sink for an executor-run subscription that may lag
+// size events before its message feed resyncs it from the database (or,
+// live-only feeds, drops what does not fit).
+func newValueSink(size int) *valueSink {
+	return &valueSink{in: make(chan any, size), done: make(chan struct{})}
+}
+
+func (s *valueSink) offer(v any) bool {
+	select {
+	case <-s.done:
+		return false
+	default:
+	}
+	select {
+	case s.in <- v:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *valueSink) put(ctx context.Context, v any) error {
+	select {
+	case s.in <- v:
+		return nil
+	case <-s.done:
+		return errSubscriptionOver
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *valueSink) complete() { s.once.Do(func() { close(s.done) }) }
+
+var errSubscriptionOver = fmt.Errorf("subscription over")
+
+// forward runs for an executor-run subscription: it moves values to out
+// (typed for gqlgen) until ctx ends or the subscription completes, then
+// stops the follower and closes out.
+func forward[T any](ctx context.Context, s *valueSink, stop func(), out chan<- T) {
+	defer close(out)
+	defer stop()
+	for {
+		select {
+		case v := <-s.in:
+			select {
+			case out <- v.(T):
+			case <-ctx.Done():
+				return
+			}
+		case <-s.done:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }

@@ -7,19 +7,24 @@ package resolvers
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/jobchat/jobchat/graph/model"
 )
 
 func (r *mutationResolver) SetTyping(ctx context.Context, conversationID string, typing bool) (bool, error) {
-	panic(fmt.Errorf("not implemented: SetTyping - setTyping"))
+	return r.setTyping(ctx, conversationID, typing)
 }
 
 func (r *subscriptionResolver) InboxUpdated(ctx context.Context) (<-chan *model.InboxEvent, error) {
-	panic(fmt.Errorf("not implemented: InboxUpdated - inboxUpdated"))
+	if v, ok := injected(ctx); ok {
+		return injectedChan[*model.InboxEvent](v)
+	}
+	return followValues[*model.InboxEvent](r.Resolver, ctx, "inboxUpdated", nil)
 }
 
 func (r *subscriptionResolver) ConversationActivity(ctx context.Context, conversationID string) (<-chan *model.ConversationActivity, error) {
-	panic(fmt.Errorf("not implemented: ConversationActivity - conversationActivity"))
+	if v, ok := injected(ctx); ok {
+		return injectedChan[*model.ConversationActivity](v)
+	}
+	return followValues[*model.ConversationActivity](r.Resolver, ctx, "conversationActivity", map[string]any{"conversationId": conversationID})
 }

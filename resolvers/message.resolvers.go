@@ -18,6 +18,9 @@ func (r *messageResolver) Sender(ctx context.Context, obj *db.Message) (*db.Prof
 	if obj.SenderID == nil {
 		return nil, nil
 	}
+	if obj.Known != nil {
+		return obj.Known.Sender, nil
+	}
 	p, err := cacheFrom(ctx).loadProfile(ctx, r.db, *obj.SenderID)
 	if err != nil {
 		return nil, fmt.Errorf("load sender: %w", err)
@@ -45,6 +48,9 @@ func (r *messageResolver) Attachment(ctx context.Context, obj *db.Message) (*mod
 }
 
 func (r *messageResolver) IsRead(ctx context.Context, obj *db.Message) (bool, error) {
+	if obj.Known != nil {
+		return obj.Known.Read, nil
+	}
 	ps, err := cacheFrom(ctx).loadParticipants(ctx, r.db, obj.ConversationID)
 	if err != nil {
 		return false, fmt.Errorf("load read pointers: %w", err)
@@ -53,11 +59,17 @@ func (r *messageResolver) IsRead(ctx context.Context, obj *db.Message) (bool, er
 }
 
 func (r *messageResolver) Status(ctx context.Context, obj *db.Message) (model.MessageStatus, error) {
-	panic(fmt.Errorf("not implemented: Status - status"))
+	if obj.Known != nil {
+		return statusOf(obj.Known), nil
+	}
+	return r.messageStatusOf(ctx, obj)
 }
 
 func (r *messageResolver) Reactions(ctx context.Context, obj *db.Message) ([]*model.ReactionGroup, error) {
-	panic(fmt.Errorf("not implemented: Reactions - reactions"))
+	if obj.Known != nil && obj.DeletedAt == nil {
+		return groupReactions(obj.Known.Reactions, viewerOf(ctx)), nil
+	}
+	return r.reactionGroups(ctx, obj)
 }
 
 func (r *mutationResolver) SendMessage(ctx context.Context, input model.SendMessageInput) (*db.Message, error) {
@@ -87,27 +99,27 @@ func (r *mutationResolver) PostSystemMessage(ctx context.Context, conversationID
 			return nil, err
 		}
 	}
-	return r.postSystem(ctx, conversationID, messageText, idempotencyKey)
+	return r.postSystem(ctx, conversationID, messageText, idempotencyKey, nil)
 }
 
 func (r *mutationResolver) PostJobEvent(ctx context.Context, conversationID string, event db.JobEvent, messageText string, idempotencyKey string) (*db.Message, error) {
-	panic(fmt.Errorf("not implemented: PostJobEvent - postJobEvent"))
+	return r.postJobEvent(ctx, conversationID, event, messageText, idempotencyKey)
 }
 
 func (r *mutationResolver) AddReaction(ctx context.Context, messageID string, emoji string) (*db.Message, error) {
-	panic(fmt.Errorf("not implemented: AddReaction - addReaction"))
+	return r.addReaction(ctx, messageID, emoji)
 }
 
 func (r *mutationResolver) RemoveReaction(ctx context.Context, messageID string, emoji string) (*db.Message, error) {
-	panic(fmt.Errorf("not implemented: RemoveReaction - removeReaction"))
+	return r.removeReaction(ctx, messageID, emoji)
 }
 
 func (r *mutationResolver) EditMessage(ctx context.Context, messageID string, messageText string) (*db.Message, error) {
-	panic(fmt.Errorf("not implemented: EditMessage - editMessage"))
+	return r.editMessage(ctx, messageID, messageText)
 }
 
 func (r *mutationResolver) DeleteMessage(ctx context.Context, messageID string) (*db.Message, error) {
-	panic(fmt.Errorf("not implemented: DeleteMessage - deleteMessage"))
+	return r.deleteMessage(ctx, messageID)
 }
 
 func (r *queryResolver) Messages(ctx context.Context, conversationID string, first *int, after *string, last *int, before *string) (*model.MessageConnection, error) {
@@ -122,24 +134,14 @@ func (r *queryResolver) Messages(ctx context.Context, conversationID string, fir
 }
 
 func (r *subscriptionResolver) MessageAdded(ctx context.Context, conversationID string, afterSeq *int) (<-chan *db.Message, error) {
-	// Live messages are for the people in the conversation; the job-service
-	// reads history instead.
-	c, err := userCaller(ctx, "messageAdded")
-	if err != nil {
-		return nil, err
+	if v, ok := injected(ctx); ok {
+		return injectedChan[*db.Message](v)
 	}
-	if afterSeq != nil && *afterSeq < 0 {
-		return nil, badInput("afterSeq", "must not be negative (got %d)", *afterSeq)
-	}
-	if err := r.checkAccess(ctx, c, conversationID); err != nil {
-		return nil, err
-	}
-	var from *int64
+	args := map[string]any{"conversationId": conversationID}
 	if afterSeq != nil {
-		seq := int64(*afterSeq)
-		from = &seq
+		args["afterSeq"] = *afterSeq
 	}
-	return r.stream(ctx, conversationID, from)
+	return followValues[*db.Message](r.Resolver, ctx, "messageAdded", args)
 }
 
 func (r *Resolver) Message() graph.MessageResolver { return &messageResolver{r} }

@@ -29,9 +29,9 @@ func TestPlansShared(t *testing.T) {
 			t.Fatal(errs)
 		}
 		fields := graphql.CollectFields(rc, rc.Operation.SelectionSet, []string{"Subscription"})
-		p, ok := r.plans.get(rc, fields[0])
+		p, ok := r.plans.get(r, rc, fields[0]).(*plan)
 		if !ok {
-			t.Fatalf("not pushable: %s", query)
+			t.Fatalf("not hand-encoded: %s", query)
 		}
 		return p
 	}

@@ -1,15 +1,18 @@
 // Package resolvers implements jobchat's GraphQL API on top of db and the
-// broadcast hub: access rules, validation, the send transaction and the
-// messageAdded stream. errors.go is the one place that turns errors into
-// GraphQL errors.
+// broadcast hub: access rules, validation, the send transaction, the live
+// features around messages (typing, receipts, reactions, edits, the job's
+// life) and the one engine behind every subscription (feed.go). errors.go
+// is the one place that turns errors into GraphQL errors.
 //
 // It may import graph, graph/model, db, internal/auth, internal/broadcast,
-// internal/scalar and internal/stream.
+// internal/emoji, internal/scalar and internal/stream.
 package resolvers
 
 import (
+	"sync"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/uptrace/bun"
 
 	"github.com/jobchat/jobchat/graph"
@@ -30,6 +33,9 @@ type Config struct {
 	// EditWindow is how long after sending a user may edit a TEXT
 	// message. Zero: 15 minutes.
 	EditWindow time.Duration
+	// ValueBuffer is how many events a subscription run by gqlgen's
+	// executor may lag (see valueSink). Zero: 256.
+	ValueBuffer int
 }
 
 // Resolver is the root resolver; gqlgen's generated code calls its methods.
@@ -41,6 +47,13 @@ type Resolver struct {
 	feeds   *feeds
 	plans   plans
 	senders senderCache
+	members memberCache
+	// typing is this instance's typing state; see CloseTyping.
+	typing *typingTracker
+
+	// es is the executable schema that genPlans run, built on first use.
+	esOnce sync.Once
+	es     graphql.ExecutableSchema
 }
 
 // New returns a Resolver that stores in bdb and fans messages out via hub.
@@ -54,8 +67,12 @@ func New(bdb *bun.DB, hub *broadcast.Hub, cfg Config) *Resolver {
 	if cfg.EditWindow <= 0 {
 		cfg.EditWindow = 15 * time.Minute
 	}
+	if cfg.ValueBuffer <= 0 {
+		cfg.ValueBuffer = 256
+	}
 	r := &Resolver{db: bdb, hub: hub, cfg: cfg, sends: newSendLimiter(cfg.SendRate, cfg.SendBurst)}
-	r.feeds = &feeds{r: r, byConv: make(map[string]*feed)}
+	r.feeds = &feeds{r: r, byKey: make(map[string]*feed)}
+	r.typing = newTypingTracker(cfg.TypingTTL, maxTypers, r.publishTyping)
 	return r
 }
 

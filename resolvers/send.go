@@ -2,7 +2,6 @@ package resolvers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -95,10 +94,14 @@ func (r *Resolver) send(ctx context.Context, c auth.Caller, typ db.MessageType, 
 	case errors.Is(err, db.ErrNotFound):
 		refund()
 		return nil, orNotFound(err, "conversation", in.ConversationID, "send message")
+	case errors.Is(err, db.ErrClosed):
+		refund()
+		return nil, closedError(in.ConversationID)
 	case err != nil:
 		return nil, fmt.Errorf("send message: %w", err)
 	}
 	r.publishAs(ctx, m, sender)
+	r.typingSent(ctx, m.ConversationID, c.ID)
 	return m, nil
 }
 
@@ -117,11 +120,18 @@ func (r *Resolver) sentBefore(ctx context.Context, c auth.Caller, in model.SendM
 	return m, nil
 }
 
-// postSystem stores a SYSTEM message; a used idempotency key returns the
-// message first posted with it.
-func (r *Resolver) postSystem(ctx context.Context, conversationID, text string, key *string) (*db.Message, error) {
+// postSystem stores a SYSTEM message, announcing event when it is not nil
+// (postJobEvent). A used idempotency key returns the message first posted
+// with it, event or not: postSystemMessage and postJobEvent share one key
+// space. The status is not checked: the job-service posts to closed
+// conversations too.
+func (r *Resolver) postSystem(ctx context.Context, conversationID, text string, key *string, event *db.JobEvent) (*db.Message, error) {
+	op := "post system message"
+	if event != nil {
+		op = "post job event"
+	}
 	if _, err := db.SelectLastSeq(ctx, r.db, conversationID); err != nil {
-		return nil, orNotFound(err, "conversation", conversationID, "post system message")
+		return nil, orNotFound(err, "conversation", conversationID, op)
 	}
 	if key != nil {
 		m, err := db.SelectMessageByIdempotencyKey(ctx, r.db, conversationID, *key)
@@ -129,10 +139,10 @@ func (r *Resolver) postSystem(ctx context.Context, conversationID, text string, 
 			return m, nil
 		}
 		if !errors.Is(err, db.ErrNotFound) {
-			return nil, fmt.Errorf("post system message: %w", err)
+			return nil, fmt.Errorf("%s: %w", op, err)
 		}
 	}
-	m := &db.Message{ConversationID: conversationID, MessageText: text, MessageType: db.MessageSystem, IdempotencyKey: key}
+	m := &db.Message{ConversationID: conversationID, MessageText: text, MessageType: db.MessageSystem, IdempotencyKey: key, JobEvent: event}
 	err := r.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		return db.PostMessage(ctx, tx, m)
 	})
@@ -142,17 +152,20 @@ func (r *Resolver) postSystem(ctx context.Context, conversationID, text string, 
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("post system message: %w", err)
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	r.publish(ctx, m)
 	return m, nil
 }
 
 // openConversation does createConversationForJob's writes in one
-// transaction. posted is the system message when this call posted it.
-func (r *Resolver) openConversation(ctx context.Context, in model.CreateConversationInput) (conv *db.Conversation, posted *db.Message, err error) {
+// transaction. posted is the system message when this call posted it;
+// created says whether this call inserted the conversation, which decides
+// the inbox event. It never changes the status: a closed conversation
+// stays closed.
+func (r *Resolver) openConversation(ctx context.Context, in model.CreateConversationInput) (conv *db.Conversation, posted *db.Message, created bool, err error) {
 	err = r.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		posted = nil
+		posted, created = nil, false
 		for _, p := range []*model.ProfileInput{in.Client, in.Worker} {
 			if err := db.UpsertProfile(ctx, tx, &db.Profile{ID: p.ID, DisplayName: p.DisplayName, AvatarURL: p.AvatarURL}); err != nil {
 				return err
@@ -162,7 +175,8 @@ func (r *Resolver) openConversation(ctx context.Context, in model.CreateConversa
 			return err
 		}
 		conv = &db.Conversation{JobID: in.JobID, JobKey: db.JobKey(in.JobID, in.Client.ID, in.Worker.ID)}
-		if _, err := db.InsertConversationIfAbsent(ctx, tx, conv); err != nil {
+		var err error
+		if created, err = db.InsertConversationIfAbsent(ctx, tx, conv); err != nil {
 			return err
 		}
 		for _, p := range []*db.Participant{
@@ -177,7 +191,7 @@ func (r *Resolver) openConversation(ctx context.Context, in model.CreateConversa
 			return nil
 		}
 		key := jobAcceptedKey
-		_, err := db.SelectMessageByIdempotencyKey(ctx, tx, conv.ID, key)
+		_, err = db.SelectMessageByIdempotencyKey(ctx, tx, conv.ID, key)
 		if err == nil || !errors.Is(err, db.ErrNotFound) {
 			return err
 		}
@@ -188,14 +202,36 @@ func (r *Resolver) openConversation(ctx context.Context, in model.CreateConversa
 		posted = m
 		return nil
 	})
-	return conv, posted, err
+	return conv, posted, created, err
+}
+
+// publishOpened broadcasts createConversationForJob's outcome after its
+// commit. A new conversation is one CONVERSATION_OPENED on both inboxes,
+// whose conversation already shows the opening message, so that message
+// must not add a MESSAGE_ADDED of its own. A repeat call refreshed the
+// profiles and the title: CONVERSATION_UPDATED, on every repeat, since the
+// upserts cannot tell whether anything changed and the event carries the
+// conversation as it is, so a redundant one costs a refetch, no error.
+func (r *Resolver) publishOpened(ctx context.Context, conversationID, clientID, workerID string, posted *db.Message, created bool) {
+	if created {
+		if posted != nil {
+			r.publishMessage(ctx, posted, nil, false)
+		}
+		r.publishInbox(ctx, model.InboxEventKindConversationOpened, conversationID, clientID, workerID)
+		return
+	}
+	if posted != nil {
+		// A system message the first call did not bring: news of its own.
+		r.publish(ctx, posted)
+	}
+	r.publishInbox(ctx, model.InboxEventKindConversationUpdated, conversationID, clientID, workerID)
 }
 
 // publish broadcasts a committed message. A failure loses no message:
 // subscribers fill gaps from the database when the next one arrives, and
 // clients resume with afterSeq; so it is logged, not returned.
 func (r *Resolver) publish(ctx context.Context, m *db.Message) {
-	r.publishAs(ctx, m, nil)
+	r.publishMessage(ctx, m, nil, true)
 }
 
 // publishAs is publish with the sender's profile when the caller already
@@ -203,28 +239,23 @@ func (r *Resolver) publish(ctx context.Context, m *db.Message) {
 // since most send less often than its TTL, and a miss costs a query, more
 // than the rest of the broadcast. Without a profile, the cache supplies it.
 func (r *Resolver) publishAs(ctx context.Context, m *db.Message, sender *db.Profile) {
-	ev := event{Message: m}
-	if sender != nil {
-		ev.Sender = &eventSender{ID: sender.ID, DisplayName: sender.DisplayName, AvatarURL: sender.AvatarURL}
-	} else if m.SenderID != nil {
-		s, err := r.senders.get(ctx, r, *m.SenderID)
-		if err != nil {
+	r.publishMessage(ctx, m, sender, true)
+}
+
+// publishMessage broadcasts m to its conversation's messageAdded
+// subscribers and, with inbox, a MESSAGE_ADDED event to its participants'
+// inboxes (the opening message of a conversation is news of the
+// CONVERSATION_OPENED event instead).
+func (r *Resolver) publishMessage(ctx context.Context, m *db.Message, sender *db.Profile, inbox bool) {
+	if sender == nil && m.SenderID != nil {
+		var err error
+		if sender, err = r.senders.get(ctx, r, *m.SenderID); err != nil {
 			// Subscribers then see sender: null for this one message.
 			zerolog.Ctx(ctx).Warn().Err(err).Str("sender_id", *m.SenderID).Msg("broadcast without the sender's profile")
 		}
-		ev.Sender = s
 	}
-	payload, err := json.Marshal(ev)
-	if err == nil {
-		// The message is committed: publish it even if the sender has gone,
-		// but never hold the mutation's answer hostage to a stuck broker.
-		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
-		err = r.hub.Publish(pctx, m.ConversationID, payload)
-		cancel()
-	}
-	if err != nil {
-		zerolog.Ctx(ctx).Warn().Err(err).
-			Str("conversation_id", m.ConversationID).Int64("seq", m.Seq).
-			Msg("broadcast failed; subscribers will catch up from the database")
+	r.publishJSON(ctx, messageTopic(m.ConversationID), toWireMessage(m, sender))
+	if inbox {
+		r.publishInboxAll(ctx, model.InboxEventKindMessageAdded, m.ConversationID)
 	}
 }

@@ -131,7 +131,10 @@ type wireActivity struct {
 	UpToSeq        *int64         `json:"upToSeq,omitempty"`
 	Message        *wireMessage   `json:"message,omitempty"`
 	Reactions      []wireReaction `json:"reactions,omitempty"`
-	At             time.Time      `json:"at"`
+	// Read and Delivered are the message's state as of the event.
+	Read      bool      `json:"read,omitempty"`
+	Delivered bool      `json:"delivered,omitempty"`
+	At        time.Time `json:"at"`
 }
 
 type wireReaction struct {

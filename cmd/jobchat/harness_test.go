@@ -198,6 +198,27 @@ type wsClient struct {
 	conn  *websocket.Conn
 	proto string
 	ids   atomic.Int64
+	// held keeps messages of other operations that nextFor read past.
+	held []wsMessage
+}
+
+// nextFor returns the next message of operation id, keeping those of
+// other operations on the socket for their own nextFor.
+func (c *wsClient) nextFor(id string) wsMessage {
+	c.tb.Helper()
+	for i, m := range c.held {
+		if m.ID == id {
+			c.held = append(c.held[:i], c.held[i+1:]...)
+			return m
+		}
+	}
+	for {
+		m := c.next()
+		if m.ID == id {
+			return m
+		}
+		c.held = append(c.held, m)
+	}
 }
 
 type wsMessage struct {

@@ -22,27 +22,7 @@ import (
 // message), else DELIVERED when every one of them has received it, else
 // SENT. READ is exactly isRead (readByOthers), so the two never disagree.
 func messageStatus(m *db.Message, ps []*db.Participant) model.MessageStatus {
-	read, delivered := true, true
-	for _, p := range ps {
-		if m.SenderID != nil && p.ProfileID == *m.SenderID {
-			continue
-		}
-		if p.LastReadSeq < m.Seq {
-			read = false
-		}
-		// A read message was received, whatever the delivered pointer of
-		// a row written before it existed says.
-		if max(p.LastDeliveredSeq, p.LastReadSeq) < m.Seq {
-			delivered = false
-		}
-	}
-	switch {
-	case read:
-		return model.MessageStatusRead
-	case delivered:
-		return model.MessageStatusDelivered
-	}
-	return model.MessageStatusSent
+	return statusOf(stateOf(m, ps, nil))
 }
 
 // messageStatusOf resolves Message.status from the response's participants,

@@ -5,7 +5,8 @@
 // is the one place that turns errors into GraphQL errors.
 //
 // It may import graph, graph/model, db, internal/auth, internal/broadcast,
-// internal/emoji, internal/scalar and internal/stream.
+// internal/emoji, internal/legacy (the types of the old chat socket it
+// serves), internal/scalar and internal/stream.
 package resolvers
 
 import (

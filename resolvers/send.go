@@ -31,15 +31,7 @@ func roleProfile(conv *db.Conversation, role db.Role) (*db.Profile, error) {
 
 // readByOthers reports whether every participant but the sender has read m.
 func readByOthers(m *db.Message, ps []*db.Participant) bool {
-	for _, p := range ps {
-		if m.SenderID != nil && p.ProfileID == *m.SenderID {
-			continue
-		}
-		if p.LastReadSeq < m.Seq {
-			return false
-		}
-	}
-	return true
+	return stateOf(m, ps, nil).Read
 }
 
 // send stores a user's message and broadcasts it after the commit. A retry

@@ -24,6 +24,7 @@ import (
 	"github.com/jobchat/jobchat/internal/auth"
 	"github.com/jobchat/jobchat/internal/broadcast"
 	"github.com/jobchat/jobchat/internal/config"
+	"github.com/jobchat/jobchat/internal/legacy"
 	"github.com/jobchat/jobchat/internal/server"
 	"github.com/jobchat/jobchat/migrations"
 	"github.com/jobchat/jobchat/resolvers"
@@ -135,6 +136,7 @@ func newApp(ctx context.Context, cfg config.Config, log zerolog.Logger) (*app, e
 		SendBurst:       cfg.SendBurst,
 		TypingTTL:       cfg.TypingTTL,
 		EditWindow:      cfg.EditWindow,
+		ValueBuffer:     cfg.SubscriberBuf,
 	})
 	verifier := auth.NewVerifier(a.secret)
 	a.handler = server.New(server.Config{
@@ -156,6 +158,18 @@ func newApp(ctx context.Context, cfg config.Config, log zerolog.Logger) (*app, e
 		MaxOperations:   cfg.WSMaxOps,
 		SendQueue:       cfg.WSSendQueue,
 		Playground:      cfg.Playground,
+		Handlers: map[string]http.Handler{
+			// Deprecated: the Django consumer's socket, for the old
+			// frontend while it moves to GraphQL.
+			legacy.Pattern: legacy.New(a.resolver.LegacySocket(verifier), legacy.Config{
+				MaxFrameBytes: cfg.MaxFrameBytes,
+				WriteTimeout:  cfg.WSWriteTimeout,
+				KeepAlive:     cfg.WSKeepAlive,
+				SendQueue:     cfg.WSSendQueue,
+				Cookie:        cfg.LegacyCookie,
+				CheckOrigin:   server.CheckOrigin(cfg.AllowedOrigins),
+			}),
+		},
 		SSE: server.SSEConfig{
 			KeepAlive:    cfg.SSEKeepAlive,
 			MaxPerCaller: cfg.SSEMaxPerCaller,
@@ -169,6 +183,13 @@ func newApp(ctx context.Context, cfg config.Config, log zerolog.Logger) (*app, e
 }
 
 func (a *app) close() {
+	if a.resolver != nil {
+		// Typers on this instance stop typing with it: tell the others
+		// now rather than leave them to their TTL.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		a.resolver.CloseTyping(ctx)
+		cancel()
+	}
 	if a.hub != nil {
 		if err := a.hub.Close(); err != nil {
 			a.log.Warn().Err(err).Msg("close hub")

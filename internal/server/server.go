@@ -105,6 +105,11 @@ type Config struct {
 
 	// Playground serves GraphiQL at "/".
 	Playground bool
+
+	// Handlers are mounted beside /query, by http.ServeMux pattern, behind
+	// the request ids and the access log (the old chat socket). They do
+	// their own origin checks: see CheckOrigin.
+	Handlers map[string]http.Handler
 }
 
 const (
@@ -169,6 +174,9 @@ func New(cfg Config) http.Handler {
 		writeStatus(w, http.StatusOK, "ok")
 	})
 	mux.HandleFunc("GET /readyz", readiness(cfg.Ready))
+	for pattern, h := range cfg.Handlers {
+		mux.Handle(pattern, h)
+	}
 	if cfg.Playground {
 		// The page and the GraphiQL assets it loads are embedded and served
 		// from this origin; the page talks to /query on this origin over

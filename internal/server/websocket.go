@@ -31,6 +31,13 @@ func newOriginPolicy(allowed []string) originPolicy {
 	return p
 }
 
+// CheckOrigin returns the origin check of /query's websockets for allowed
+// (Config.AllowedOrigins), for websocket endpoints mounted beside it
+// through Config.Handlers, so that one setting governs every socket.
+func CheckOrigin(allowed []string) func(r *http.Request) bool {
+	return newOriginPolicy(allowed).allowed
+}
+
 func (p originPolicy) allowed(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" {

@@ -85,8 +85,11 @@ type Conversation struct {
 	Status      ConversationStatus `bun:"status,notnull,default:'OPEN'"`
 	ClosedAt    *time.Time         `bun:"closed_at"`
 	CloseReason *string            `bun:"close_reason"`
-	CreatedAt   time.Time          `bun:"created_at,notnull"`
-	UpdatedAt   time.Time          `bun:"updated_at,notnull"`
+	// ContactPolicy is the conversation's own contact policy; nil follows
+	// the server's default.
+	ContactPolicy *ContactPolicy `bun:"contact_policy"`
+	CreatedAt     time.Time      `bun:"created_at,notnull"`
+	UpdatedAt     time.Time      `bun:"updated_at,notnull"`
 
 	Job          *Job           `bun:"rel:belongs-to,join:job_id=id"`
 	LastMessage  *Message       `bun:"rel:belongs-to,join:last_message_id=id"`

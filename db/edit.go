@@ -35,19 +35,22 @@ func LockMessage(ctx context.Context, idb bun.IDB, id string) (*Message, error) 
 }
 
 // UpdateMessageText replaces the text of m, unless it is deleted, and
-// stamps its editedAt. It reports whether the row changed and, if so,
-// updates m to match.
-func UpdateMessageText(ctx context.Context, idb bun.IDB, m *Message, text string) (bool, error) {
+// stamps its editedAt; original and flags replace its OriginalText and
+// Flags (the edit is screened for contact details like a send). It
+// reports whether the row changed and, if so, updates m to match.
+func UpdateMessageText(ctx context.Context, idb bun.IDB, m *Message, text string, original *string, flags MessageFlags) (bool, error) {
 	at := now()
 	res, err := idb.NewUpdate().Model((*Message)(nil)).
 		Set("message_text = ?", text).
+		Set("original_text = ?", original).
+		Set("flags = ?", flags).
 		Set("edited_at = ?", at).
 		Where("id = ?", m.ID).
 		Where("deleted_at IS NULL").
 		Exec(ctx)
 	changed, err := oneRowChanged("update message text", res, err)
 	if changed {
-		m.MessageText, m.EditedAt = text, &at
+		m.MessageText, m.OriginalText, m.Flags, m.EditedAt = text, original, flags, &at
 	}
 	return changed, err
 }
@@ -60,6 +63,8 @@ func UpdateMessageDeleted(ctx context.Context, idb bun.IDB, m *Message) (bool, e
 	at := now()
 	res, err := idb.NewUpdate().Model((*Message)(nil)).
 		Set("message_text = ''").
+		Set("original_text = NULL").
+		Set("flags = NULL").
 		Set("location_latitude = NULL").
 		Set("location_longitude = NULL").
 		Set("location_label = NULL").
@@ -73,7 +78,7 @@ func UpdateMessageDeleted(ctx context.Context, idb bun.IDB, m *Message) (bool, e
 		Exec(ctx)
 	changed, err := oneRowChanged("update message deleted", res, err)
 	if changed {
-		m.MessageText = ""
+		m.MessageText, m.OriginalText, m.Flags = "", nil, nil
 		m.LocationLatitude, m.LocationLongitude, m.LocationLabel = nil, nil, nil
 		m.AttachmentURL, m.AttachmentFileName, m.AttachmentMimeType, m.AttachmentSizeBytes = nil, nil, nil, nil
 		m.DeletedAt = &at

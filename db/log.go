@@ -40,7 +40,7 @@ func (queryLog) AfterQuery(ctx context.Context, ev *bun.QueryEvent) {
 	if ev.Err != nil && !errors.Is(ev.Err, sql.ErrNoRows) {
 		e = e.AnErr("query_error", ev.Err)
 	}
-	e.Str("op", ev.Operation()).Dur("duration", d).Str("sql", truncate(ev.Query, sqlLen)).Msg("sql query")
+	e.Str("op", ev.Operation()).Float64("duration_ms", float64(d.Microseconds())/1000).Str("sql", truncate(ev.Query, sqlLen)).Msg("sql query")
 }
 
 func truncate(s string, n int) string {

@@ -79,6 +79,13 @@ type Message struct {
 	DeletedAt           *time.Time  `bun:"deleted_at"`
 	CreatedAt           time.Time   `bun:"created_at,notnull"`
 
+	// OriginalText is the text as its sender wrote it when MessageText is
+	// the recipient's, with contact details masked (the MASK contact
+	// policy); nil when nothing was masked. See AsWritten.
+	OriginalText *string `bun:"original_text"`
+	// Flags mark the message for moderation; nil for none.
+	Flags MessageFlags `bun:"flags"`
+
 	// Known, when set, is the message's derived state as of one moment,
 	// known to whoever loaded the message (a broadcast, a batch of
 	// history), so that its fields resolve without a query and every
@@ -280,17 +287,51 @@ func SelectMessages(ctx context.Context, idb bun.IDB, f MessageFilter) ([]*Messa
 // explicit transaction: the conversation row's lock, held to the end of the
 // statement, orders concurrent senders as PostMessage's transaction does.
 func SendUserMessage(ctx context.Context, bdb *bun.DB, m *Message) (sender *Profile, err error) {
+	return sendUserMessage(ctx, bdb, m, nil)
+}
+
+// SendUserMessageUnder is SendUserMessage for a message screened under
+// the conversation's contact policy as it was stored (policy; nil: the
+// server's default): it stores m only if the stored policy is still that,
+// atomically with the send, and else returns ErrPolicyChanged, so that a
+// policy change applies to every message stored after it.
+func SendUserMessageUnder(ctx context.Context, bdb *bun.DB, m *Message, policy *ContactPolicy) (sender *Profile, err error) {
+	return sendUserMessage(ctx, bdb, m, &policyGuard{policy: policy})
+}
+
+// policyGuard is the stored contact policy a send expects.
+type policyGuard struct{ policy *ContactPolicy }
+
+func sendUserMessage(ctx context.Context, bdb *bun.DB, m *Message, guard *policyGuard) (sender *Profile, err error) {
 	if m.SenderID == nil {
 		return nil, fmt.Errorf("send user message: no sender")
 	}
 	if bdb.Dialect().Name() != dialect.PG {
-		return sendInTx(ctx, bdb, m)
+		return sendInTx(ctx, bdb, m, guard)
 	}
 	m.ID = NewID()
 	m.CreatedAt = now()
 	query := sendSQL
 	if m.ClientMessageID != nil {
 		query = sendDedupeSQL
+	}
+	args := []any{
+		m.ID, m.CreatedAt, m.ConversationID, *m.SenderID, m.SenderName,
+		m.MessageText, string(m.MessageType), m.LocationLatitude, m.LocationLongitude, m.LocationLabel,
+		m.AttachmentURL, m.AttachmentFileName, m.AttachmentMimeType, m.AttachmentSizeBytes,
+		m.ClientMessageID, m.OriginalText, flagsParam(m.Flags),
+	}
+	if guard != nil {
+		query = sendGuardSQL
+		if m.ClientMessageID != nil {
+			query = sendDedupeGuardSQL
+		}
+		var stored *string
+		if guard.policy != nil {
+			s := string(*guard.policy)
+			stored = &s
+		}
+		args = append(args, stored)
 	}
 	// The statement goes to pgx with its arguments as bind parameters,
 	// past bun, which would inline them: its text is then the same for
@@ -306,15 +347,10 @@ func SendUserMessage(ctx context.Context, bdb *bun.DB, m *Message) (sender *Prof
 		pAvatar            *string
 		pCreated, pUpdated *time.Time
 	)
-	err = queryRowPG(ctx, bdb.DB, query, []any{
-		m.ID, m.CreatedAt, m.ConversationID, *m.SenderID, m.SenderName,
-		m.MessageText, string(m.MessageType), m.LocationLatitude, m.LocationLongitude, m.LocationLabel,
-		m.AttachmentURL, m.AttachmentFileName, m.AttachmentMimeType, m.AttachmentSizeBytes,
-		m.ClientMessageID,
-	}, &m.Seq, &name, &pID, &pName, &pAvatar, &pCreated, &pUpdated)
+	err = queryRowPG(ctx, bdb.DB, query, args, &m.Seq, &name, &pID, &pName, &pAvatar, &pCreated, &pUpdated)
 	queryLog{}.AfterQuery(ctx, &bun.QueryEvent{DB: bdb, Query: query, StartTime: start, Err: err})
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, sendRefused(ctx, bdb, m)
+		return nil, sendRefused(ctx, bdb, m, guard)
 	}
 	if err != nil {
 		return nil, mapErr("send message", err)
@@ -331,14 +367,22 @@ func SendUserMessage(ctx context.Context, bdb *bun.DB, m *Message) (sender *Prof
 // one), and takes positional parameters: $1 id, $2 created_at, $3
 // conversation, $4 sender, $5 the fallback sender name, $6 text, $7 type,
 // $8 to $10 the location, $11 to $14 the attachment, $15 the client
-// message id. Every parameter is cast, because PostgreSQL cannot infer
-// types in an INSERT's SELECT list, and so that a parameter's type never
-// depends on where it is first used. sendDedupeSQL also refuses a client
-// message id the sender used before.
+// message id, $16 the original of a masked text, $17 the flags. Every
+// parameter is cast, because PostgreSQL cannot infer types in an INSERT's
+// SELECT list, and so that a parameter's type never depends on where it
+// is first used. sendDedupeSQL also refuses a client message id the
+// sender used before; the Guard variants also refuse a conversation whose
+// stored contact policy is no longer $18.
 const (
-	sendSQL       = sendSQLHead + sendSQLTail
-	sendDedupeSQL = sendSQLHead + `
-	  AND NOT EXISTS (SELECT 1 FROM messages WHERE sender_id = $4::text AND client_message_id = $15::text)` + sendSQLTail
+	sendSQL            = sendSQLHead + sendSQLTail
+	sendDedupeSQL      = sendSQLHead + sendSQLDedupe + sendSQLTail
+	sendGuardSQL       = sendSQLHead + sendSQLGuard + sendSQLTail
+	sendDedupeGuardSQL = sendSQLHead + sendSQLDedupe + sendSQLGuard + sendSQLTail
+
+	sendSQLDedupe = `
+	  AND NOT EXISTS (SELECT 1 FROM messages WHERE sender_id = $4::text AND client_message_id = $15::text)`
+	sendSQLGuard = `
+	  AND contact_policy IS NOT DISTINCT FROM $18::text`
 
 	sendSQLHead = `WITH s AS (
 	SELECT id, display_name, avatar_url, created_at, updated_at FROM profiles WHERE id = $4::text
@@ -353,11 +397,11 @@ const (
 	INSERT INTO messages (id, conversation_id, seq, sender_id, sender_name, message_text, message_type,
 		location_latitude, location_longitude, location_label,
 		attachment_url, attachment_file_name, attachment_mime_type, attachment_size_bytes,
-		client_message_id, created_at)
+		client_message_id, original_text, flags, created_at)
 	SELECT $1::text, $3::text, c.last_seq, $4::text,
 		COALESCE((SELECT display_name FROM s), $5::text),
 		$6::text, $7::text, $8::double precision, $9::double precision, $10::text,
-		$11::text, $12::text, $13::text, $14::bigint, $15::text, $2::timestamptz
+		$11::text, $12::text, $13::text, $14::bigint, $15::text, $16::text, $17::text, $2::timestamptz
 	FROM c
 	RETURNING seq, sender_name
 ), p AS (
@@ -371,11 +415,11 @@ FROM m LEFT JOIN s ON true`
 // sendInTx is SendUserMessage for SQLite: the reads first, then the
 // writes in a transaction kept as short as possible, since SQLite has one
 // writer at a time. A reused client id is refused by the unique index.
-func sendInTx(ctx context.Context, bdb *bun.DB, m *Message) (*Profile, error) {
+func sendInTx(ctx context.Context, bdb *bun.DB, m *Message, guard *policyGuard) (*Profile, error) {
 	if _, err := SelectParticipant(ctx, bdb, m.ConversationID, *m.SenderID); err != nil {
 		if errors.Is(err, ErrNotFound) && m.ClientMessageID != nil {
 			// A retry elsewhere says more than "not found".
-			return nil, sendRefused(ctx, bdb, m)
+			return nil, sendRefused(ctx, bdb, m, nil)
 		}
 		return nil, fmt.Errorf("send message: %w", err)
 	}
@@ -391,18 +435,22 @@ func sendInTx(ctx context.Context, bdb *bun.DB, m *Message) (*Profile, error) {
 	err = bdb.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		// Inside the transaction, which holds SQLite's write lock from its
 		// start, so that a close cannot slip in between check and insert.
-		status, err := SelectConversationStatus(ctx, tx, m.ConversationID)
+		status, policy, err := selectStatusAndPolicy(ctx, tx, m.ConversationID)
 		if err != nil {
 			return err
 		}
 		if status != ConversationOpen {
 			return fmt.Errorf("send message: %w", ErrClosed)
 		}
+		if guard != nil && !samePolicy(policy, guard.policy) {
+			return fmt.Errorf("send message: %w", ErrPolicyChanged)
+		}
 		return PostMessage(ctx, tx, m)
 	})
-	if errors.Is(err, ErrClosed) && m.ClientMessageID != nil {
-		// A retry of a message stored before the close is still answered.
-		return nil, sendRefused(ctx, bdb, m)
+	if (errors.Is(err, ErrClosed) || errors.Is(err, ErrPolicyChanged)) && m.ClientMessageID != nil {
+		// A retry of a message stored before the close (or the policy
+		// change) is still answered.
+		return nil, sendRefused(ctx, bdb, m, guard)
 	}
 	if err != nil {
 		return nil, err
@@ -413,9 +461,10 @@ func sendInTx(ctx context.Context, bdb *bun.DB, m *Message) (*Profile, error) {
 // sendRefused tells why the send statement stored nothing: ErrConflict
 // for a client message id used before (checked first, so that a retry is
 // answered even after a close), ErrNotFound when the sender is not in the
-// conversation (or it does not exist), and else ErrClosed. The participant
+// conversation (or it does not exist), ErrPolicyChanged when a guarded
+// send found the conversation open, and else ErrClosed. The participant
 // check comes before the status so that strangers learn nothing.
-func sendRefused(ctx context.Context, idb bun.IDB, m *Message) error {
+func sendRefused(ctx context.Context, idb bun.IDB, m *Message, guard *policyGuard) error {
 	if m.ClientMessageID != nil {
 		_, err := SelectMessageByClientID(ctx, idb, *m.SenderID, *m.ClientMessageID)
 		if err == nil {
@@ -428,8 +477,29 @@ func sendRefused(ctx context.Context, idb bun.IDB, m *Message) error {
 	if _, err := SelectParticipant(ctx, idb, m.ConversationID, *m.SenderID); err != nil {
 		return fmt.Errorf("send message: %w", err)
 	}
+	if guard != nil {
+		status, policy, err := selectStatusAndPolicy(ctx, idb, m.ConversationID)
+		if err != nil {
+			return fmt.Errorf("send message: %w", err)
+		}
+		if status == ConversationOpen || !samePolicy(policy, guard.policy) {
+			// Open (again): the policy is what refused it, or a close
+			// undone since; deciding again sorts out either.
+			return fmt.Errorf("send message: %w", ErrPolicyChanged)
+		}
+	}
 	// The sender is in an existing conversation and reused no client id,
 	// so the statement's only other condition refused it: the status it
 	// saw was CLOSED, whatever it is now.
 	return fmt.Errorf("send message: %w", ErrClosed)
+}
+
+// flagsParam is flags as the send statement's text parameter.
+func flagsParam(f MessageFlags) *string {
+	v, _ := f.Value()
+	if v == nil {
+		return nil
+	}
+	s := v.(string)
+	return &s
 }

@@ -52,6 +52,7 @@ type ComplexityRoot struct {
 	Conversation struct {
 		Client                func(childComplexity int) int
 		ClosedAt              func(childComplexity int) int
+		ContactPolicy         func(childComplexity int) int
 		CreatedAt             func(childComplexity int) int
 		ID                    func(childComplexity int) int
 		Job                   func(childComplexity int) int
@@ -114,6 +115,7 @@ type ComplexityRoot struct {
 		CreatedAt       func(childComplexity int) int
 		DeletedAt       func(childComplexity int) int
 		EditedAt        func(childComplexity int) int
+		Flags           func(childComplexity int) int
 		ID              func(childComplexity int) int
 		IsRead          func(childComplexity int) int
 		JobEvent        func(childComplexity int) int
@@ -151,6 +153,7 @@ type ComplexityRoot struct {
 		RemoveReaction           func(childComplexity int, messageID string, emoji string) int
 		ReopenConversation       func(childComplexity int, conversationID string) int
 		SendMessage              func(childComplexity int, input model.SendMessageInput) int
+		SetContactPolicy         func(childComplexity int, conversationID string, policy db.ContactPolicy) int
 		SetTyping                func(childComplexity int, conversationID string, typing bool) int
 	}
 
@@ -208,9 +211,11 @@ type ConversationResolver interface {
 	OtherLastDeliveredSeq(ctx context.Context, obj *db.Conversation) (*int, error)
 
 	Messages(ctx context.Context, obj *db.Conversation, first *int, after *string, last *int, before *string) (*model.MessageConnection, error)
+	ContactPolicy(ctx context.Context, obj *db.Conversation) (db.ContactPolicy, error)
 }
 type MessageResolver interface {
 	Sender(ctx context.Context, obj *db.Message) (*db.Profile, error)
+	MessageText(ctx context.Context, obj *db.Message) (string, error)
 
 	Location(ctx context.Context, obj *db.Message) (*model.Location, error)
 	Attachment(ctx context.Context, obj *db.Message) (*model.Attachment, error)
@@ -218,6 +223,8 @@ type MessageResolver interface {
 	IsRead(ctx context.Context, obj *db.Message) (bool, error)
 	Status(ctx context.Context, obj *db.Message) (model.MessageStatus, error)
 	Reactions(ctx context.Context, obj *db.Message) ([]*model.ReactionGroup, error)
+
+	Flags(ctx context.Context, obj *db.Message) ([]db.MessageFlag, error)
 }
 type MutationResolver interface {
 	MarkRead(ctx context.Context, conversationID string, upToSeq *int) (*db.Conversation, error)
@@ -225,6 +232,7 @@ type MutationResolver interface {
 	MarkDelivered(ctx context.Context, conversationID string, upToSeq int) (*db.Conversation, error)
 	CloseConversation(ctx context.Context, conversationID string, reason *string) (*db.Conversation, error)
 	ReopenConversation(ctx context.Context, conversationID string) (*db.Conversation, error)
+	SetContactPolicy(ctx context.Context, conversationID string, policy db.ContactPolicy) (*db.Conversation, error)
 	SetTyping(ctx context.Context, conversationID string, typing bool) (bool, error)
 	SendMessage(ctx context.Context, input model.SendMessageInput) (*db.Message, error)
 	PostSystemMessage(ctx context.Context, conversationID string, messageText string, idempotencyKey *string) (*db.Message, error)
@@ -302,6 +310,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Conversation.ClosedAt(childComplexity), true
+	case "Conversation.contactPolicy":
+		if e.ComplexityRoot.Conversation.ContactPolicy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Conversation.ContactPolicy(childComplexity), true
 	case "Conversation.createdAt":
 		if e.ComplexityRoot.Conversation.CreatedAt == nil {
 			break
@@ -560,6 +574,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Message.EditedAt(childComplexity), true
+	case "Message.flags":
+		if e.ComplexityRoot.Message.Flags == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Message.Flags(childComplexity), true
 	case "Message.id":
 		if e.ComplexityRoot.Message.ID == nil {
 			break
@@ -791,6 +811,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SendMessage(childComplexity, args["input"].(model.SendMessageInput)), true
+	case "Mutation.setContactPolicy":
+		if e.ComplexityRoot.Mutation.SetContactPolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setContactPolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetContactPolicy(childComplexity, args["conversationId"].(string), args["policy"].(db.ContactPolicy)), true
 	case "Mutation.setTyping":
 		if e.ComplexityRoot.Mutation.SetTyping == nil {
 			break
@@ -1049,6 +1080,52 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
+	{Name: "../schema/contact.graphqls", Input: `"""
+What a conversation does with a message whose text carries contact details:
+phone numbers, e-mail addresses, links to messaging apps, handles offered as a
+way to talk, and their obfuscated forms. It applies to TEXT messages and their
+edits, never to SYSTEM messages, and to each message as it is stored: a change
+applies to the messages stored after it.
+"""
+enum ContactPolicy {
+  "Stored and delivered as written."
+  ALLOW
+  "Stored and delivered as written, with flags: [CONTACT_DETAILS]."
+  FLAG
+  """
+  The details are replaced by "[hidden]" in the text the recipient reads; the
+  sender and the job-service read it as written. Flagged like FLAG.
+  """
+  MASK
+  "Refused with CONTACT_DETAILS_BLOCKED: nothing is stored."
+  BLOCK
+}
+
+"Why a message is marked for moderation."
+enum MessageFlag {
+  "The text carried contact details when it was sent or last edited (FLAG and MASK policies)."
+  CONTACT_DETAILS
+}
+
+extend type Conversation {
+  "What happens to messages with contact details; the server's default until the job-service sets one."
+  contactPolicy: ContactPolicy!
+}
+
+extend type Message {
+  "Moderation flags, the same for every viewer; empty for most messages."
+  flags: [MessageFlag!]!
+}
+
+extend type Mutation {
+  """
+  Service callers only. Sets the conversation's contact policy, for example to
+  ALLOW once the job is paid. Applies to messages stored from now on; earlier
+  ones stay as they were stored. Idempotent.
+  """
+  setContactPolicy(conversationId: ID!, policy: ContactPolicy!): Conversation!
+}
+`, BuiltIn: false},
 	{Name: "../schema/conversation.graphqls", Input: `"A participant's part in a conversation."
 enum ParticipantRole {
   CLIENT
@@ -1234,6 +1311,11 @@ type Message {
   senderId: ID
   senderName: String
   sender: Profile
+  """
+  The text. Under the MASK contact policy it depends on the viewer: the
+  recipient reads contact details as "[hidden]", the sender and the
+  job-service read it as written.
+  """
   messageText: String!
   messageType: MessageType!
   location: Location
@@ -1450,6 +1532,8 @@ func (ec *executionContext) childFields_Conversation(ctx context.Context, field 
 		return ec.fieldContext_Conversation_updatedAt(ctx, field)
 	case "messages":
 		return ec.fieldContext_Conversation_messages(ctx, field)
+	case "contactPolicy":
+		return ec.fieldContext_Conversation_contactPolicy(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Conversation", field.Name)
 }
@@ -1564,6 +1648,8 @@ func (ec *executionContext) childFields_Message(ctx context.Context, field graph
 		return ec.fieldContext_Message_deletedAt(ctx, field)
 	case "jobEvent":
 		return ec.fieldContext_Message_jobEvent(ctx, field)
+	case "flags":
+		return ec.fieldContext_Message_flags(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Message", field.Name)
 }
@@ -2033,6 +2119,28 @@ func (ec *executionContext) field_Mutation_sendMessage_args(ctx context.Context,
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setContactPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "conversationId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["conversationId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "policy",
+		func(ctx context.Context, v any) (db.ContactPolicy, error) {
+			return ec.unmarshalNContactPolicy2githubᚗcomᚋjobchatᚋjobchatᚋdbᚐContactPolicy(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["policy"] = arg1
 	return args, nil
 }
 
@@ -2875,6 +2983,29 @@ func (ec *executionContext) fieldContext_Conversation_messages(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Conversation_contactPolicy(ctx context.Context, field graphql.CollectedField, obj *db.Conversation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Conversation_contactPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Conversation().ContactPolicy(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v db.ContactPolicy) graphql.Marshaler {
+			return ec.marshalNContactPolicy2githubᚗcomᚋjobchatᚋjobchatᚋdbᚐContactPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Conversation_contactPolicy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Conversation", field, true, true, "ContactPolicy")
+}
+
 func (ec *executionContext) _ConversationActivity_kind(ctx context.Context, field graphql.CollectedField, obj *model.ConversationActivity) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3499,7 +3630,7 @@ func (ec *executionContext) _Message_messageText(ctx context.Context, field grap
 			return ec.fieldContext_Message_messageText(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.MessageText, nil
+			return ec.Resolvers.Message().MessageText(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -3510,7 +3641,7 @@ func (ec *executionContext) _Message_messageText(ctx context.Context, field grap
 	)
 }
 func (ec *executionContext) fieldContext_Message_messageText(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Message", field, false, false, "String")
+	return graphql.NewScalarFieldContext("Message", field, true, true, "String")
 }
 
 func (ec *executionContext) _Message_messageType(ctx context.Context, field graphql.CollectedField, obj *db.Message) (ret graphql.Marshaler) {
@@ -3791,6 +3922,29 @@ func (ec *executionContext) _Message_jobEvent(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_Message_jobEvent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Message", field, false, false, "JobEvent")
+}
+
+func (ec *executionContext) _Message_flags(ctx context.Context, field graphql.CollectedField, obj *db.Message) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Message_flags(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Message().Flags(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []db.MessageFlag) graphql.Marshaler {
+			return ec.marshalNMessageFlag2ᚕgithubᚗcomᚋjobchatᚋjobchatᚋdbᚐMessageFlagᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Message_flags(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Message", field, true, true, "MessageFlag")
 }
 
 func (ec *executionContext) _MessageConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.MessageConnection) (ret graphql.Marshaler) {
@@ -4126,6 +4280,50 @@ func (ec *executionContext) fieldContext_Mutation_reopenConversation(ctx context
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_reopenConversation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setContactPolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setContactPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetContactPolicy(ctx, fc.Args["conversationId"].(string), fc.Args["policy"].(db.ContactPolicy))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Conversation) graphql.Marshaler {
+			return ec.marshalNConversation2ᚖgithubᚗcomᚋjobchatᚋjobchatᚋdbᚐConversation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setContactPolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Conversation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setContactPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -6670,6 +6868,12 @@ func (ec *executionContext) _Conversation(ctx context.Context, sel ast.Selection
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Conversation_messages(ctx, field, obj)
 				})
+		case "contactPolicy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Conversation_contactPolicy(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -6988,10 +7192,11 @@ func (ec *executionContext) _Message(ctx context.Context, sel ast.SelectionSet, 
 					return ec._Message_sender(ctx, field, obj)
 				})
 		case "messageText":
-			out.Values[i] = ec._Message_messageText(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Message_messageText(ctx, field, obj)
+				})
 		case "messageType":
 			out.Values[i] = ec._Message_messageType(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -7052,6 +7257,12 @@ func (ec *executionContext) _Message(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "flags":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Message_flags(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -7195,6 +7406,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "reopenConversation":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_reopenConversation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setContactPolicy":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setContactPolicy(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -7896,6 +8114,16 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) unmarshalNContactPolicy2githubᚗcomᚋjobchatᚋjobchatᚋdbᚐContactPolicy(ctx context.Context, v any) (db.ContactPolicy, error) {
+	var res db.ContactPolicy
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNContactPolicy2githubᚗcomᚋjobchatᚋjobchatᚋdbᚐContactPolicy(ctx context.Context, sel ast.SelectionSet, v db.ContactPolicy) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNConversation2ᚖgithubᚗcomᚋjobchatᚋjobchatᚋdbᚐConversation(ctx context.Context, sel ast.SelectionSet, v *db.Conversation) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Conversation!")
@@ -8089,6 +8317,46 @@ func (ec *executionContext) marshalNMessageEdge2ᚖgithubᚗcomᚋjobchatᚋjobc
 		return graphql.Null
 	}
 	return ec._MessageEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNMessageFlag2githubᚗcomᚋjobchatᚋjobchatᚋdbᚐMessageFlag(ctx context.Context, v any) (db.MessageFlag, error) {
+	var res db.MessageFlag
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMessageFlag2githubᚗcomᚋjobchatᚋjobchatᚋdbᚐMessageFlag(ctx context.Context, sel ast.SelectionSet, v db.MessageFlag) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNMessageFlag2ᚕgithubᚗcomᚋjobchatᚋjobchatᚋdbᚐMessageFlagᚄ(ctx context.Context, v any) ([]db.MessageFlag, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]db.MessageFlag, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNMessageFlag2githubᚗcomᚋjobchatᚋjobchatᚋdbᚐMessageFlag(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNMessageFlag2ᚕgithubᚗcomᚋjobchatᚋjobchatᚋdbᚐMessageFlagᚄ(ctx context.Context, sel ast.SelectionSet, v []db.MessageFlag) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMessageFlag2githubᚗcomᚋjobchatᚋjobchatᚋdbᚐMessageFlag(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNMessageStatus2githubᚗcomᚋjobchatᚋjobchatᚋgraphᚋmodelᚐMessageStatus(ctx context.Context, v any) (model.MessageStatus, error) {

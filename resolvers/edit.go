@@ -43,7 +43,8 @@ func checkDeletable(m *db.Message, c auth.Caller) error {
 }
 
 // editMessage replaces the text of the caller's TEXT message and broadcasts
-// it. The same text again changes nothing.
+// it. The same text again changes nothing. The new text is screened for
+// contact details as a send is, under the conversation's policy now.
 func (r *Resolver) editMessage(ctx context.Context, messageID, text string) (*db.Message, error) {
 	c, err := userCaller(ctx, "editMessage")
 	if err != nil {
@@ -68,9 +69,10 @@ func (r *Resolver) editMessage(ctx context.Context, messageID, text string) (*db
 	if err := r.requireOpen(ctx, m.ConversationID); err != nil {
 		return nil, err
 	}
-	if m.MessageText == text {
+	if m.AsWritten() == text {
 		return m, nil
 	}
+	spans := r.cfg.Contact.Find(text)
 	var (
 		rs        []*db.Reaction
 		changed   bool
@@ -84,10 +86,14 @@ func (r *Resolver) editMessage(ctx context.Context, messageID, text string) (*db
 		if err := checkEditable(m, c.ID, time.Now(), r.cfg.EditWindow); err != nil {
 			return err
 		}
-		if m.MessageText == text {
+		if m.AsWritten() == text {
 			return nil
 		}
-		if changed, err = db.UpdateMessageText(ctx, tx, m, text); err != nil || !changed {
+		out, err := r.screenEdit(ctx, tx, m.ConversationID, text, spans)
+		if err != nil {
+			return err
+		}
+		if changed, err = db.UpdateMessageText(ctx, tx, m, out.text, out.original, out.flags); err != nil || !changed {
 			return err
 		}
 		rs, wasLatest, err = afterChange(ctx, tx, m)

@@ -23,6 +23,9 @@ type plan struct {
 	// head is `{"data":{"<alias>":`; the message object and `}}` follow.
 	head   []byte
 	fields []planField
+	// text: the selection has messageText, which depends on the viewer
+	// when the message is masked (the MASK contact policy).
+	text bool
 }
 
 // encoder turns one event into the JSON of one GraphQL response for a
@@ -31,16 +34,27 @@ type plan struct {
 // serves everything else.
 type encoder interface {
 	encode(ctx context.Context, v any) []byte
-	// perViewer reports whether the encoding depends on who views it, so
-	// that it must be made once per viewer rather than once for all.
-	perViewer() bool
+	// shareKey says which followers may share an encoding of v: those
+	// whose keys are equal ("" for everyone). An encoding that depends on
+	// the viewer must key it: by viewer, or by what the viewer sees.
+	shareKey(fl *follower, v any) string
 }
 
 var _ encoder = (*plan)(nil)
 
-// perViewer is false: the hand plan writes no field that depends on the
-// viewer (handSafe keeps those out).
-func (p *plan) perViewer() bool { return false }
+// shareKey: the one field the hand plan writes that depends on the viewer
+// is messageText, and only for a masked message, where it is the sender's
+// (and the job-service's) text or the recipient's: two encodings at most,
+// however many viewers. handSafe keeps every other per-viewer field out.
+func (p *plan) shareKey(fl *follower, v any) string {
+	if !p.text {
+		return ""
+	}
+	if m, ok := v.(*db.Message); ok {
+		return textView(fl.ctx, m)
+	}
+	return ""
+}
 
 type planField struct {
 	key  []byte // `"alias":`
@@ -69,6 +83,7 @@ const (
 	fEditedAt
 	fDeletedAt
 	fJobEvent
+	fFlags
 	fProfileID
 	fProfileName
 	fProfileAvatar
@@ -95,6 +110,7 @@ var fieldsOf = map[string]map[string]fieldKind{
 		"messageType": fMessageType, "location": fLocation, "attachment": fAttachment,
 		"clientMessageId": fClientMessageID, "timestamp": fTimestamp, "isRead": fIsRead,
 		"status": fStatus, "editedAt": fEditedAt, "deletedAt": fDeletedAt, "jobEvent": fJobEvent,
+		"flags": fFlags,
 	},
 	"Profile":    {"__typename": fTypename, "id": fProfileID, "displayName": fProfileName, "avatarUrl": fProfileAvatar},
 	"Location":   {"__typename": fTypename, "latitude": fLatitude, "longitude": fLongitude, "label": fLabel},
@@ -132,6 +148,9 @@ func (p *plan) compile(rc *graphql.OperationContext, sel ast.SelectionSet, typ s
 		graphql.MarshalString(f.Alias).MarshalGQL(&key)
 		key.WriteByte(':')
 		pf := planField{key: key.Bytes(), kind: kind}
+		if kind == fMessageText {
+			p.text = true
+		}
 		if sub, isObject := objectType[kind]; isObject {
 			if pf.sub, ok = p.compile(rc, f.Selections, sub); !ok {
 				return nil, false
@@ -221,7 +240,7 @@ func writeField(ctx context.Context, b *bytes.Buffer, f planField, it item, typ 
 		}
 		writeObject(ctx, b, f.sub, it, "Profile")
 	case fMessageText:
-		graphql.MarshalString(m.MessageText).MarshalGQL(b)
+		graphql.MarshalString(textFor(ctx, m)).MarshalGQL(b)
 	case fMessageType:
 		m.MessageType.MarshalGQL(b)
 	case fLocation:
@@ -254,6 +273,15 @@ func writeField(ctx context.Context, b *bytes.Buffer, f planField, it item, typ 
 			return
 		}
 		m.JobEvent.MarshalGQL(b)
+	case fFlags:
+		b.WriteByte('[')
+		for i, fl := range m.Flags {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fl.MarshalGQL(b)
+		}
+		b.WriteByte(']')
 	case fProfileID:
 		graphql.MarshalID(it.sender.ID).MarshalGQL(b)
 	case fProfileName:

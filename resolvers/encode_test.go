@@ -162,9 +162,29 @@ func oracleMessages(rng *rand.Rand, n int) []*db.Message {
 			t := m.CreatedAt.Add(time.Hour)
 			m.DeletedAt = &t
 		}
+		// Contact details: masked (the recipient's text in MessageText,
+		// the sender's in OriginalText), or only flagged.
+		if m.MessageType == db.MessageText && m.DeletedAt == nil {
+			switch rng.IntN(3) {
+			case 0:
+				original := m.MessageText + " call 415 555 2671"
+				m.OriginalText = &original
+				m.MessageText += " call [hidden]"
+				m.Flags = db.MessageFlags{db.FlagContactDetails}
+			case 1:
+				m.Flags = db.MessageFlags{db.FlagContactDetails}
+			}
+		}
 		out = append(out, m)
 	}
 	return out
+}
+
+// oracleViewers: both senders of oracleMessages, a third user and the
+// job-service, who read masked messages differently.
+var oracleViewers = []auth.Caller{
+	{ID: "ana", Name: "Ana"}, {ID: "ben-ü", Name: "Ben"}, {ID: "carl", Name: "Carl"},
+	{ID: "job-service", Service: true},
 }
 
 func TestHandEncoderMatchesGenerated(t *testing.T) {
@@ -172,7 +192,19 @@ func TestHandEncoderMatchesGenerated(t *testing.T) {
 	exec := executor.New(r.executableSchema())
 	rng := rand.New(rand.NewPCG(7, 11))
 	messages := oracleMessages(rng, 200)
-	ctx := auth.WithCaller(context.Background(), auth.Caller{ID: "ana", Name: "Ana"})
+	masked := 0
+	for _, m := range messages {
+		if m.OriginalText != nil {
+			masked++
+		}
+	}
+	if masked < 10 {
+		t.Fatalf("only %d masked messages among the oracle's", masked)
+	}
+	ctxs := make([]context.Context, len(oracleViewers))
+	for i, c := range oracleViewers {
+		ctxs[i] = auth.WithCaller(context.Background(), c)
+	}
 	for _, sel := range oracleSelections(rng, 60) {
 		rc, field := oracleOp(t, exec, sel)
 		hand, ok := compilePlan(rc, field)
@@ -180,12 +212,81 @@ func TestHandEncoderMatchesGenerated(t *testing.T) {
 			t.Fatalf("the hand encoder declined a selection of its own fields: %s", sel)
 		}
 		gen := &genPlan{r: r, rc: rc}
-		for _, m := range messages {
-			want, got := string(gen.encode(ctx, m)), string(hand.encode(ctx, m))
-			if got != want {
-				t.Fatalf("selection %s, message %+v:\nhand      %s\ngenerated %s", sel, *m, got, want)
+		for i, m := range messages {
+			// Every viewer for masked messages, whose text is per
+			// viewer; one of them in turn for the others.
+			views := ctxs[i%len(ctxs) : i%len(ctxs)+1]
+			if m.OriginalText != nil {
+				views = ctxs
+			}
+			for _, ctx := range views {
+				want, got := string(gen.encode(ctx, m)), string(hand.encode(ctx, m))
+				if got != want {
+					c, _ := auth.CallerFrom(ctx)
+					t.Fatalf("selection %s, viewer %+v, message %+v:\nhand      %s\ngenerated %s", sel, c, *m, got, want)
+				}
 			}
 		}
+	}
+}
+
+// TestEncodingsShareByTextView: followers of one selection share an
+// encoding unless they read a masked message differently. The hand plan
+// makes two encodings of a masked message (the sender's and the
+// recipients'), one of any other; gqlgen's generated code one per viewer.
+func TestEncodingsShareByTextView(t *testing.T) {
+	r := New(nil, nil, Config{})
+	exec := executor.New(r.executableSchema())
+	sender := "ana"
+	original := "call me on 415 555 2671"
+	masked := &db.Message{ID: "m1", ConversationID: "conv-1", Seq: 1, SenderID: &sender, SenderName: &sender,
+		MessageText: "call me on [hidden]", OriginalText: &original, MessageType: db.MessageText,
+		Flags: db.MessageFlags{db.FlagContactDetails}, Known: &db.MessageState{}}
+	plain := &db.Message{ID: "m2", ConversationID: "conv-1", Seq: 2, SenderID: &sender, SenderName: &sender,
+		MessageText: "see you at 9", MessageType: db.MessageText, Known: &db.MessageState{}}
+	followers := func(enc encoder) []*follower {
+		var out []*follower
+		for _, c := range oracleViewers[:3] {
+			out = append(out, &follower{ctx: auth.WithCaller(context.Background(), c), viewer: c.ID, enc: enc})
+		}
+		return out
+	}
+	tests := []struct {
+		name, sel string
+		hand      bool
+		m         *db.Message
+		encodings int
+		texts     []string // what ana, ben-ü and carl read
+	}{
+		{"hand, masked", "{ seq messageText flags }", true, masked, 2,
+			[]string{original, "call me on [hidden]", "call me on [hidden]"}},
+		{"hand, not masked", "{ seq messageText }", true, plain, 1, nil},
+		{"hand, masked, no messageText", "{ seq flags }", true, masked, 1, nil},
+		{"generated, masked", "{ seq messageText reactions { emoji } }", false, masked, 3,
+			[]string{original, "call me on [hidden]", "call me on [hidden]"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rc, field := oracleOp(t, exec, tt.sel)
+			var enc encoder = &genPlan{r: r, rc: rc}
+			if tt.hand {
+				p, ok := compilePlan(rc, field)
+				if !ok {
+					t.Fatalf("hand plan declined %s", tt.sel)
+				}
+				enc = p
+			}
+			var e encodings
+			for i, fl := range followers(enc) {
+				body := string(e.get(fl, tt.m))
+				if tt.texts != nil && !strings.Contains(body, `"messageText":"`+tt.texts[i]+`"`) {
+					t.Errorf("%s reads %s, want text %q", fl.viewer, body, tt.texts[i])
+				}
+			}
+			if len(e.list) != tt.encodings {
+				t.Errorf("%d encodings, want %d", len(e.list), tt.encodings)
+			}
+		})
 	}
 }
 
@@ -232,12 +333,12 @@ func TestHandEncoderGuard(t *testing.T) {
 func TestHandDriftDetects(t *testing.T) {
 	schema := graph.NewExecutableSchema(graph.Config{}).Schema()
 	resolved := resolvedFields()
-	if !resolved["Message.isRead"] || resolved["Message.messageText"] {
+	if !resolved["Message.isRead"] || resolved["Message.clientMessageId"] {
 		t.Fatalf("resolvedFields does not read the generated interfaces: %v", resolved)
 	}
-	resolved["Message.messageText"] = true
-	if why := handDrift(resolved, schema)["Message.messageText"]; why == "" {
-		t.Error("a resolver on messageText went unnoticed")
+	resolved["Message.clientMessageId"] = true
+	if why := handDrift(resolved, schema)["Message.clientMessageId"]; why == "" {
+		t.Error("a resolver on clientMessageId went unnoticed")
 	}
 	// A directive on a hand-encoded field.
 	planted := *schema.Types["Message"]

@@ -25,6 +25,7 @@ const (
 	CodeInternal        = "INTERNAL_SERVER_ERROR"
 	CodeRateLimited     = "RATE_LIMITED"
 	CodeFailedPrecond   = "FAILED_PRECONDITION"
+	CodeContactBlocked  = "CONTACT_DETAILS_BLOCKED"
 )
 
 // inputError is a rejected argument; Field is its path in the operation's
@@ -66,6 +67,15 @@ func (e *rateLimitedError) Error() string {
 	return fmt.Sprintf("sending too fast: retry in %d ms", e.RetryAfter.Milliseconds())
 }
 
+// contactBlockedError refuses a text with contact details in a
+// conversation whose contact policy is BLOCK; Field is the text's path in
+// the arguments ("input.messageText", "messageText").
+type contactBlockedError struct{ Field string }
+
+func (e *contactBlockedError) Error() string {
+	return e.Field + ": contact details are not allowed in this conversation"
+}
+
 // notFoundError hides whether a thing is missing or merely not the caller's.
 type notFoundError struct{ What, ID string }
 
@@ -93,6 +103,7 @@ func ErrorPresenter(ctx context.Context, err error) *gqlerror.Error {
 		nf  *notFoundError
 		rl  *rateLimitedError
 		pc  *preconditionError
+		cb  *contactBlockedError
 		src *gqlerror.Error
 	)
 	switch {
@@ -109,6 +120,10 @@ func ErrorPresenter(ctx context.Context, err error) *gqlerror.Error {
 	case errors.As(err, &pc):
 		gqlErr.Message = pc.Error()
 		setCode(gqlErr, CodeFailedPrecond)
+	case errors.As(err, &cb):
+		gqlErr.Message = cb.Error()
+		setCode(gqlErr, CodeContactBlocked)
+		gqlErr.Extensions["field"] = cb.Field
 	case errors.As(err, &rl):
 		gqlErr.Message = rl.Error()
 		setCode(gqlErr, CodeRateLimited)

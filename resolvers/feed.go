@@ -359,34 +359,32 @@ func stateOf(m *db.Message, ps []*db.Participant, rs []*db.Reaction) *db.Message
 }
 
 // encodings remembers, within one dispatch, each encoding made, so that
-// followers with the same selection (and viewer, for per-viewer ones)
-// share it. Most feeds have one or two; a short slice beats a map.
+// followers with the same selection (and share key: the viewer, or what
+// the viewer sees, for encodings that depend on it) share it. Most feeds
+// have one or two; a short slice beats a map.
 type encodings struct {
 	cache [4]encoded
 	list  []encoded
 }
 
 type encoded struct {
-	enc    encoder
-	viewer string
-	body   []byte
+	enc  encoder
+	key  string
+	body []byte
 }
 
 func (e *encodings) get(fl *follower, v any) []byte {
-	viewer := ""
-	if fl.enc.perViewer() {
-		viewer = fl.viewer
-	}
+	key := fl.enc.shareKey(fl, v)
 	if e.list == nil {
 		e.list = e.cache[:0]
 	}
 	for _, x := range e.list {
-		if x.enc == fl.enc && x.viewer == viewer {
+		if x.enc == fl.enc && x.key == key {
 			return x.body
 		}
 	}
 	body := fl.enc.encode(fl.ctx, v)
-	e.list = append(e.list, encoded{fl.enc, viewer, body})
+	e.list = append(e.list, encoded{fl.enc, key, body})
 	return body
 }
 

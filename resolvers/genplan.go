@@ -31,9 +31,10 @@ type genPlan struct {
 
 var _ encoder = (*genPlan)(nil)
 
-// perViewer is true: generated resolvers may read the caller (reactedByMe,
-// myRole, unreadCount), so each viewer gets an encoding of their own.
-func (g *genPlan) perViewer() bool { return true }
+// shareKey is the viewer: generated resolvers may read the caller
+// (reactedByMe, myRole, unreadCount, messageText), so each viewer gets an
+// encoding of their own.
+func (g *genPlan) shareKey(fl *follower, _ any) string { return fl.viewer }
 
 type injectKey struct{}
 
@@ -143,7 +144,8 @@ func (ps *plans) get(r *Resolver, rc *graphql.OperationContext, field graphql.Co
 // read of the model, with no directive.
 var handMirrors = map[string]bool{
 	"Message.sender": true, "Message.location": true, "Message.attachment": true,
-	"Message.isRead": true, "Message.status": true,
+	"Message.isRead": true, "Message.status": true, "Message.messageText": true,
+	"Message.flags": true,
 }
 
 var (

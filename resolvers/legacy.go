@@ -46,13 +46,13 @@ func (b *LegacySocket) Send(ctx context.Context, c auth.Caller, conversationID, 
 func (b *LegacySocket) Follow(ctx context.Context, c auth.Caller, conversationID string, fn func(legacy.Event) bool, end func()) (func(), error) {
 	return b.r.FollowConversation(auth.WithCaller(ctx, c), conversationID,
 		func(m *db.Message) bool {
-			return fn(legacy.Event{Message: legacyMessage(m)})
+			return fn(legacy.Event{Message: legacyMessage(m, c)})
 		},
 		func(a *model.ConversationActivity) bool {
 			switch a.Kind {
 			case model.ActivityKindMessageEdited, model.ActivityKindMessageDeleted:
 				if a.Message != nil {
-					return fn(legacy.Event{Updated: true, Message: legacyMessage(a.Message)})
+					return fn(legacy.Event{Updated: true, Message: legacyMessage(a.Message, c)})
 				}
 			}
 			return true
@@ -60,15 +60,20 @@ func (b *LegacySocket) Follow(ctx context.Context, c auth.Caller, conversationID
 		end)
 }
 
-// legacyMessage is m as the old frames show it: the stored sender name, as
-// GraphQL's senderName, and the text as it reads now (empty once deleted).
-func legacyMessage(m *db.Message) legacy.Message {
+// legacyMessage is m as the old frames show it to viewer: the stored
+// sender name, as GraphQL's senderName, and the text as it reads now for
+// viewer (empty once deleted; contact details masked for the recipient).
+func legacyMessage(m *db.Message, viewer auth.Caller) legacy.Message {
+	text := m.MessageText
+	if m.OriginalText != nil && seesOriginal(viewer, m) {
+		text = *m.OriginalText
+	}
 	out := legacy.Message{
 		ID:             m.ID,
 		ConversationID: m.ConversationID,
 		SenderID:       m.SenderID,
 		SenderName:     m.SenderName,
-		Text:           m.MessageText,
+		Text:           text,
 		Type:           string(m.MessageType),
 		Timestamp:      m.CreatedAt,
 	}

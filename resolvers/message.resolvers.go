@@ -28,6 +28,10 @@ func (r *messageResolver) Sender(ctx context.Context, obj *db.Message) (*db.Prof
 	return p, nil
 }
 
+func (r *messageResolver) MessageText(ctx context.Context, obj *db.Message) (string, error) {
+	return textFor(ctx, obj), nil
+}
+
 func (r *messageResolver) Location(ctx context.Context, obj *db.Message) (*model.Location, error) {
 	if obj.LocationLatitude == nil || obj.LocationLongitude == nil {
 		return nil, nil

@@ -5,19 +5,23 @@
 // is the one place that turns errors into GraphQL errors.
 //
 // It may import graph, graph/model, db, internal/auth, internal/broadcast,
-// internal/emoji, internal/legacy (the types of the old chat socket it
-// serves), internal/scalar and internal/stream.
+// internal/contact (the contact details detector), internal/emoji,
+// internal/legacy (the types of the old chat socket it serves),
+// internal/scalar and internal/stream.
 package resolvers
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/uptrace/bun"
 
+	"github.com/jobchat/jobchat/db"
 	"github.com/jobchat/jobchat/graph"
 	"github.com/jobchat/jobchat/internal/broadcast"
+	"github.com/jobchat/jobchat/internal/contact"
 )
 
 // Config holds the API's limits. Its zero value means the defaults.
@@ -37,6 +41,12 @@ type Config struct {
 	// ValueBuffer is how many events a subscription run by gqlgen's
 	// executor may lag (see valueSink). Zero: 256.
 	ValueBuffer int
+	// Contact finds contact details in TEXT messages and edits. Nil: a
+	// detector for contact.DefaultRegion.
+	Contact *contact.Detector
+	// ContactPolicy is the policy of conversations the job-service set
+	// none for. Zero: FLAG.
+	ContactPolicy db.ContactPolicy
 }
 
 // Resolver is the root resolver; gqlgen's generated code calls its methods.
@@ -70,6 +80,19 @@ func New(bdb *bun.DB, hub *broadcast.Hub, cfg Config) *Resolver {
 	}
 	if cfg.ValueBuffer <= 0 {
 		cfg.ValueBuffer = 256
+	}
+	if cfg.Contact == nil {
+		d, err := contact.New(contact.Config{})
+		if err != nil {
+			panic(err) // the default region is always known
+		}
+		cfg.Contact = d
+	}
+	switch {
+	case cfg.ContactPolicy == "":
+		cfg.ContactPolicy = db.ContactFlag
+	case !cfg.ContactPolicy.Valid():
+		panic(fmt.Sprintf("resolvers: contact policy %q is not ALLOW, FLAG, MASK or BLOCK", cfg.ContactPolicy))
 	}
 	r := &Resolver{db: bdb, hub: hub, cfg: cfg, sends: newSendLimiter(cfg.SendRate, cfg.SendBurst)}
 	r.feeds = &feeds{r: r, byKey: make(map[string]*feed)}

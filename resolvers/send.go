@@ -12,6 +12,7 @@ import (
 	"github.com/jobchat/jobchat/db"
 	"github.com/jobchat/jobchat/graph/model"
 	"github.com/jobchat/jobchat/internal/auth"
+	"github.com/jobchat/jobchat/internal/contact"
 )
 
 // jobAcceptedKey is the idempotency key of the system message that
@@ -71,9 +72,34 @@ func (r *Resolver) send(ctx context.Context, c auth.Caller, typ db.MessageType, 
 	}
 
 	// One round trip on PostgreSQL: the participant check, the duplicate
-	// check and the send are a single statement.
-	sender, err := db.SendUserMessage(ctx, r.db, m)
+	// check and the send are a single statement. A text with contact
+	// details takes one more, for its conversation's policy.
+	var spans []contact.Span
+	if typ == db.MessageText {
+		spans = r.cfg.Contact.Find(m.MessageText)
+	}
+	var (
+		sender *db.Profile
+		err    error
+	)
+	if len(spans) == 0 {
+		sender, err = db.SendUserMessage(ctx, r.db, m)
+	} else {
+		var first *db.Message
+		first, sender, err = r.sendScreened(ctx, c, m, in, spans)
+		if first != nil {
+			refund()
+			return first, nil
+		}
+	}
+	var (
+		blocked *contactBlockedError
+		reused  *inputError // a clientMessageId of another conversation
+	)
 	switch {
+	case errors.As(err, &blocked), errors.As(err, &reused):
+		refund()
+		return nil, err
 	case errors.Is(err, db.ErrConflict) && in.ClientMessageID != nil:
 		refund()
 		// A retry, possibly racing the first attempt: answer with the

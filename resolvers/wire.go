@@ -43,6 +43,11 @@ type wireMessage struct {
 	DeletedAt       *time.Time   `json:"deletedAt,omitempty"`
 	CreatedAt       time.Time    `json:"createdAt"`
 	Sender          *wireProfile `json:"sender,omitempty"`
+	// OriginalText is the text as written of a masked message, whose
+	// messageText is the recipient's; receivers choose per viewer. An
+	// instance that predates it shows every viewer the masked text.
+	OriginalText *string  `json:"originalText,omitempty"`
+	Flags        []string `json:"flags,omitempty"`
 }
 
 type wireProfile struct {
@@ -80,6 +85,10 @@ func toWireMessage(m *db.Message, sender *db.Profile) *wireMessage {
 		e := string(*m.JobEvent)
 		w.JobEvent = &e
 	}
+	w.OriginalText = m.OriginalText
+	for _, f := range m.Flags {
+		w.Flags = append(w.Flags, string(f))
+	}
 	return w
 }
 
@@ -98,6 +107,10 @@ func (w *wireMessage) message() *db.Message {
 	if w.JobEvent != nil {
 		e := db.JobEvent(*w.JobEvent)
 		m.JobEvent = &e
+	}
+	m.OriginalText = w.OriginalText
+	for _, f := range w.Flags {
+		m.Flags = append(m.Flags, db.MessageFlag(f))
 	}
 	return m
 }

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -17,8 +19,43 @@ import (
 	"github.com/jobchat/jobchat/migrations"
 )
 
+// The commands' settings and help. serve and demo read every setting (demo
+// builds the whole server but the listener, so that it seeds through the
+// same database and broker); migrate and token only what they use.
+var (
+	serveCommand = config.Command{
+		Name: "jobchat serve",
+		Summary: "Serve the GraphQL API on /query (HTTP, WebSocket, Server-Sent Events), the\n" +
+			"playground on / and the old chat socket, until SIGINT or SIGTERM.",
+		Own: "Serve",
+	}
+	migrateCommand = config.Command{
+		Name:     "jobchat migrate",
+		Summary:  "Apply pending database migrations and exit (with JOBCHAT_AUTO_MIGRATE=false,\nthe server leaves them to this command).",
+		Settings: []string{"data-dir", "database-url", "db-max-conns"},
+	}
+	tokenCommand = config.Command{
+		Name: "jobchat token",
+		Summary: "Print a bearer token signed with the server's secret: JOBCHAT_JWT_SECRET, or\n" +
+			"the development secret in the data dir. A user token needs --sub (and\n" +
+			"--name); --service makes the job-service's.",
+		Settings: []string{"jwt-secret", "data-dir"},
+		Own:      "Token",
+	}
+	demoCommand = config.Command{
+		Name: "jobchat demo",
+		Summary: "Seed the demo conversation between Ana and Ben (once: it is idempotent),\n" +
+			"print their tokens and the operations to try, and exit.",
+	}
+	versionCommand = config.Command{
+		Name:     "jobchat version",
+		Summary:  "Print the version of this build.",
+		Settings: []string{},
+	}
+)
+
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	cfg, _, err := config.Load("jobchat migrate", args, getenv, stdout, nil)
+	cfg, err := migrateCommand.Parse(args, getenv, stdout)
 	if err != nil {
 		return err
 	}
@@ -45,12 +82,14 @@ func token(_ context.Context, args []string, getenv func(string) string, stdout 
 		service   bool
 		ttl       time.Duration
 	)
-	cfg, _, err := config.Load("jobchat token", args, getenv, stdout, func(fs *flag.FlagSet) {
+	cmd := tokenCommand
+	cmd.Flags = func(fs *flag.FlagSet) {
 		fs.StringVar(&sub, "sub", "", "profile id of the user (the token's sub)")
 		fs.StringVar(&name, "name", "", "display name of the user")
 		fs.BoolVar(&service, "service", false, "issue a service token (role: service) for the job-service")
 		fs.DurationVar(&ttl, "ttl", 24*time.Hour, "how long the token lasts")
-	})
+	}
+	cfg, err := cmd.Parse(args, getenv, stdout)
 	if err != nil {
 		return err
 	}
@@ -73,7 +112,7 @@ func token(_ context.Context, args []string, getenv func(string) string, stdout 
 }
 
 func demo(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	cfg, _, err := config.Load("jobchat demo", args, getenv, stdout, nil)
+	cfg, err := demoCommand.Parse(args, getenv, stdout)
 	if err != nil {
 		return err
 	}
@@ -84,6 +123,14 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 	}
 	defer a.close()
 	return printDemo(ctx, a, "http://localhost"+portOf(cfg.Addr), stdout)
+}
+
+func printVersion(_ context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if _, err := versionCommand.Parse(args, getenv, stdout); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(stdout, "jobchat", buildVersion())
+	return err
 }
 
 func portOf(addr string) string {
@@ -140,9 +187,48 @@ Playground: %[2]s/
    The message appears in Ana's tab at once.
 
 Service token (job-service): %[5]s
-Tokens last 24 hours; make more with: jobchat token --sub demo-ana --name "Ana Client"
+Tokens last 24 hours; make more with:
+   %[6]s
 ============================================================================
 
-`, conv.ID, base, ana, ben, svcTok)
+`, conv.ID, base, ana, ben, svcTok, tokenCommandLine(self(os.Args[0]), a.cfg))
 	return err
+}
+
+// self is how to run this program again, judged from how it was started
+// (arg0 is os.Args[0]): "go run ./cmd/jobchat" when go run built it into
+// its temporary directory, where it is deleted on exit; otherwise the path
+// it was started by ("./jobchat", or "jobchat" found on the PATH).
+func self(arg0 string) string {
+	dir := filepath.Dir(arg0)
+	if filepath.Base(dir) == "exe" && strings.HasPrefix(filepath.Base(filepath.Dir(filepath.Dir(dir))), "go-build") {
+		// go run: $TMPDIR/go-build…/b001/exe/jobchat
+		return "go run ./cmd/jobchat"
+	}
+	if arg0 == "" || strings.HasSuffix(strings.TrimSuffix(filepath.Base(arg0), ".exe"), ".test") {
+		// A test binary; a person runs the built one.
+		return "jobchat"
+	}
+	return shellQuote(arg0)
+}
+
+// tokenCommandLine is the command that makes another token for Ana, with
+// the data dir when the secret is the development one kept there and the
+// data dir is not the default, so that it signs with the server's secret.
+func tokenCommandLine(self string, cfg config.Config) string {
+	line := self + ` token --sub demo-ana --name "Ana Client"`
+	if cfg.JWTSecret == "" && cfg.DataDir != "./data" {
+		line += " --data-dir " + shellQuote(cfg.DataDir)
+	}
+	return line
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=@%+,", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -228,16 +228,23 @@ func TestRunServe(t *testing.T) {
 		t.Fatalf("first message: %+v", m)
 	}
 
+	// The client reads while the server stops, as a real one does, and so
+	// answers the server's close at once.
+	readErrc := make(chan error, 1)
+	go func() {
+		for range 100 {
+			_ = ws.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, _, err := ws.conn.ReadMessage(); err != nil {
+				readErrc <- err
+				return
+			}
+		}
+		readErrc <- nil
+	}()
 	s.stop(t)
 	// The socket must be closed by the server, not left hanging: reads end
 	// with an error other than our own deadline.
-	var readErr error
-	for range 100 {
-		_ = ws.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-		if _, _, readErr = ws.conn.ReadMessage(); readErr != nil {
-			break
-		}
-	}
+	readErr := <-readErrc
 	var netErr net.Error
 	if readErr == nil || (errors.As(readErr, &netErr) && netErr.Timeout()) {
 		t.Fatalf("websocket not closed by shutdown: %v", readErr)
@@ -394,11 +401,20 @@ func TestRunErrors(t *testing.T) {
 		{"unknown command", []string{"frobnicate"}, nil, `unknown command "frobnicate"`},
 		{"serve with a bad log level", []string{"serve", "--addr", "127.0.0.1:0"}, map[string]string{"JOBCHAT_LOG_LEVEL": "loud"}, "JOBCHAT_LOG_LEVEL"},
 		{"serve with a bad log level flag", []string{"serve", "--addr", "127.0.0.1:0", "--log-level", "loud"}, nil, "JOBCHAT_LOG_LEVEL"},
-		{"migrate with a bad log level", []string{"migrate"}, map[string]string{"JOBCHAT_LOG_LEVEL": "loud"}, "JOBCHAT_LOG_LEVEL"},
-		{"token with a bad log level", []string{"token", "--sub", "u1"}, map[string]string{"JOBCHAT_LOG_LEVEL": "loud"}, "JOBCHAT_LOG_LEVEL"},
+		// migrate and token read only their own settings (a bad log level
+		// is not theirs), and check those.
+		{"migrate with a bad pool size", []string{"migrate"}, map[string]string{"JOBCHAT_DB_MAX_CONNS": "many"}, "JOBCHAT_DB_MAX_CONNS"},
+		{"token with a short secret", []string{"token", "--sub", "u1"}, map[string]string{"JOBCHAT_JWT_SECRET": "short"}, "JOBCHAT_JWT_SECRET"},
+		{"token with a server flag", []string{"token", "--sub", "u1", "--addr", ":1"}, nil, "-addr"},
 		{"demo with a bad log level", []string{"demo"}, map[string]string{"JOBCHAT_LOG_LEVEL": "loud"}, "JOBCHAT_LOG_LEVEL"},
 		{"serve with a short secret", []string{"serve", "--addr", "127.0.0.1:0"}, map[string]string{"JOBCHAT_JWT_SECRET": "short"}, "JOBCHAT_JWT_SECRET"},
+		{"serve with a stray argument", []string{"serve", "--auto-migrate", "false"}, nil, "--auto-migrate=false"},
 		{"token without --sub", []string{"token"}, nil, "--sub"},
+		// The scheme missing: the error names the variable and the form
+		// it takes, where the Redis client would say only "invalid URL
+		// scheme: ".
+		{"serve with a redis URL that is not one", []string{"serve", "--addr", "127.0.0.1:0"}, map[string]string{"JOBCHAT_REDIS_URL": "garbage"},
+			`JOBCHAT_REDIS_URL must be a Redis URL such as redis://host:6379/0 (rediss://host:6380/0 for TLS, unix:///path/to/redis.sock for a socket), not "garbage"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

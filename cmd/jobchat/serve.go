@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -24,6 +25,7 @@ import (
 	"github.com/jobchat/jobchat/internal/auth"
 	"github.com/jobchat/jobchat/internal/broadcast"
 	"github.com/jobchat/jobchat/internal/config"
+	"github.com/jobchat/jobchat/internal/contact"
 	"github.com/jobchat/jobchat/internal/legacy"
 	"github.com/jobchat/jobchat/internal/server"
 	"github.com/jobchat/jobchat/migrations"
@@ -39,7 +41,7 @@ type app struct {
 	redis    *redis.Client
 	secret   []byte
 	resolver *resolvers.Resolver
-	handler  http.Handler
+	handler  *server.Handler
 }
 
 func newLogger(cfg config.Config, out io.Writer) zerolog.Logger {
@@ -54,9 +56,34 @@ func newLogger(cfg config.Config, out io.Writer) zerolog.Logger {
 		}
 	}
 	if console {
-		out = zerolog.ConsoleWriter{Out: out, TimeFormat: "15:04:05.000"}
+		out = zerolog.ConsoleWriter{Out: out, FormatTimestamp: consoleTime}
 	}
-	return zerolog.New(out).Level(level).With().Timestamp().Logger()
+	return zerolog.New(out).Level(level).Hook(timestampHook{})
+}
+
+// logTimeFormat is RFC 3339 with milliseconds, always three digits, so that
+// lines sort and align. zerolog's own Timestamp formats with the global
+// zerolog.TimeFieldFormat (whole seconds by default); this hook leaves the
+// global alone.
+const logTimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// timestampHook stamps every line with its time. It is the root logger's
+// first hook, so the time comes before the fields other hooks add (req_id,
+// user_id).
+type timestampHook struct{}
+
+func (timestampHook) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
+	e.Str(zerolog.TimestampFieldName, time.Now().Format(logTimeFormat))
+}
+
+// consoleTime shows a line's time as 15:04:05.000 in the console format.
+func consoleTime(v any) string {
+	s, _ := v.(string)
+	t, err := time.Parse(logTimeFormat, s)
+	if err != nil {
+		return s
+	}
+	return t.Local().Format("15:04:05.000")
 }
 
 // loadSecret returns the configured JWT secret, or the data dir's
@@ -113,7 +140,9 @@ func newApp(ctx context.Context, cfg config.Config, log zerolog.Logger) (*app, e
 	if cfg.RedisURL != "" {
 		opts, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
-			return nil, fmt.Errorf("JOBCHAT_REDIS_URL: %w", err)
+			// config has checked the scheme; this is the rest (a bad port
+			// or database number).
+			return nil, fmt.Errorf("JOBCHAT_REDIS_URL (expected redis://host:6379/0): %w", err)
 		}
 		a.redis = redis.NewClient(opts)
 		if err := a.redis.Ping(ctx).Err(); err != nil {
@@ -130,6 +159,10 @@ func newApp(ctx context.Context, cfg config.Config, log zerolog.Logger) (*app, e
 		return nil, fmt.Errorf("start hub: %w", err)
 	}
 
+	detector, err := contact.New(contact.Config{Region: cfg.DefaultRegion})
+	if err != nil {
+		return nil, fmt.Errorf("JOBCHAT_DEFAULT_REGION: %w", err)
+	}
 	a.resolver = resolvers.New(a.db, a.hub, resolvers.Config{
 		MaxMessageChars: cfg.MaxMessageChars,
 		SendRate:        cfg.SendRate,
@@ -137,6 +170,8 @@ func newApp(ctx context.Context, cfg config.Config, log zerolog.Logger) (*app, e
 		TypingTTL:       cfg.TypingTTL,
 		EditWindow:      cfg.EditWindow,
 		ValueBuffer:     cfg.SubscriberBuf,
+		Contact:         detector,
+		ContactPolicy:   db.ContactPolicy(cfg.ContactPolicy),
 	})
 	verifier := auth.NewVerifier(a.secret)
 	a.handler = server.New(server.Config{
@@ -204,12 +239,19 @@ func (a *app) close() {
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	cfg, _, err := config.Load("jobchat serve", args, getenv, stdout, nil)
+	var demo bool
+	cmd := serveCommand
+	cmd.Flags = func(fs *flag.FlagSet) {
+		fs.BoolVar(&demo, "demo", false, "seed the demo conversation and print its tokens and operations")
+	}
+	cfg, err := cmd.Parse(args, getenv, stdout)
 	if err != nil {
 		return err
 	}
+	cfg.Demo = demo
 	log := newLogger(cfg, stdout)
 	zerolog.DefaultContextLogger = &log
+	redisLogger.Store(&log)
 
 	a, err := newApp(ctx, cfg, log)
 	if err != nil {
@@ -256,25 +298,48 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info().Str("addr", ln.Addr().String()).Str("url", base+"/").Bool("playground", cfg.Playground).Msg("jobchat listening")
+	log.Info().Str("addr", ln.Addr().String()).Str("url", base+"/").Bool("playground", cfg.Playground).
+		Str("version", buildVersion()).Msg("jobchat listening")
 
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info().Dur("timeout", cfg.ShutdownTimeout).Msg("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		log.Warn().Err(err).Msg("graceful shutdown timed out; closing connections")
-		_ = srv.Close()
-	}
+	log.Info().Stringer("timeout", cfg.ShutdownTimeout).Msg("shutting down")
+	shutdown(context.WithoutCancel(ctx), srv, a.handler, cfg.ShutdownTimeout, log)
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
 	log.Info().Msg("stopped")
 	return nil
+}
+
+// shutdown stops srv within timeout: requests in flight finish, and every
+// socket closes and logs its "websocket closed" line. Shutdown's hooks ask
+// the sockets to close (1001), but Shutdown waits for none of them: they
+// are hijacked; h waits for them. What is still open when all but the last
+// fifth of the timeout (at most a second) has passed is dropped, which
+// ends it at once, and the rest of the timeout is for that: so every
+// socket is logged before the process says it stopped.
+func shutdown(ctx context.Context, srv *http.Server, h *server.Handler, timeout time.Duration, log zerolog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	graceCtx, cancelGrace := context.WithTimeout(ctx, timeout-min(time.Second, timeout/5))
+	defer cancelGrace()
+	if err := srv.Shutdown(graceCtx); err != nil {
+		log.Warn().Err(err).Msg("graceful shutdown timed out; closing connections")
+		_ = srv.Close()
+	}
+	open := h.WaitSockets(graceCtx)
+	if open == 0 {
+		return
+	}
+	log.Warn().Int("sockets", open).Msg("sockets did not close in time; dropping them")
+	h.CloseSockets()
+	if open := h.WaitSockets(ctx); open > 0 {
+		log.Warn().Int("sockets", open).Msg("sockets still open at the shutdown timeout")
+	}
 }
 
 // baseURL is how a person on this machine reaches the listener.

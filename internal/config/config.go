@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +48,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	TypingTTL       time.Duration
 	EditWindow      time.Duration
+	ContactPolicy   string
+	DefaultRegion   string
 	LegacyCookie    string
 	Demo            bool
 }
@@ -54,78 +57,99 @@ type Config struct {
 // Field describes one setting.
 type Field struct {
 	Flag, Env, Default, Usage string
-	set                       func(c *Config, v string) error
+	// Group is the heading the setting is listed under, in -h and in the
+	// README's configuration table: one of Groups.
+	Group string
+	// Type is what the value is, as -h shows it: string, bool, int, float,
+	// duration or list (comma-separated).
+	Type string
+	set  func(c *Config, v string) error
 }
 
-// Fields lists every setting, in the order the README documents them.
+// The groups of settings.
+const (
+	GroupServer   = "Server"
+	GroupDatabase = "Database"
+	GroupAuth     = "Auth"
+	GroupLogs     = "Logs"
+	GroupRedis    = "Redis"
+	GroupLimits   = "Limits"
+	GroupWS       = "WebSocket"
+	GroupSSE      = "SSE"
+	GroupLive     = "Live features"
+	GroupLegacy   = "Old chat socket"
+)
+
+// Groups lists the groups in the order -h and the README show them, which
+// is also the order of Fields.
+func Groups() []string {
+	return []string{GroupServer, GroupDatabase, GroupAuth, GroupLogs, GroupRedis, GroupLimits, GroupWS, GroupSSE, GroupLive, GroupLegacy}
+}
+
+// Fields lists every setting, group by group, in the order the README
+// documents them.
 func Fields() []Field {
 	return []Field{
-		{"addr", "JOBCHAT_ADDR", ":8080", "address to listen on", func(c *Config, v string) error { c.Addr = v; return nil }},
-		{"data-dir", "JOBCHAT_DATA_DIR", "./data", "directory for the SQLite file and the generated dev secret", func(c *Config, v string) error { c.DataDir = v; return nil }},
-		{"database-url", "JOBCHAT_DATABASE_URL", "", "postgres://user:pass@host/db?sslmode=disable for PostgreSQL; empty for SQLite in the data dir", func(c *Config, v string) error { c.DatabaseURL = v; return nil }},
-		{"auto-migrate", "JOBCHAT_AUTO_MIGRATE", "true", "apply pending migrations when the server starts", boolSetter(func(c *Config) *bool { return &c.AutoMigrate })},
-		{"db-max-conns", "JOBCHAT_DB_MAX_CONNS", "0", "database connection pool size; 0 means 20 on PostgreSQL, 8 on SQLite", intSetter(func(c *Config) *int { return &c.DBMaxConns })},
-		{"jwt-secret", "JOBCHAT_JWT_SECRET", "", "HS256 secret for bearer tokens (at least 32 characters); empty: generate one in the data dir (development only)", func(c *Config, v string) error { c.JWTSecret = v; return nil }},
-		{"log-level", "JOBCHAT_LOG_LEVEL", "info", "debug, info, warn or error", func(c *Config, v string) error { c.LogLevel = v; return nil }},
-		{"log-format", "JOBCHAT_LOG_FORMAT", "auto", "json, console, or auto (console when stdout is a terminal)", func(c *Config, v string) error { c.LogFormat = v; return nil }},
-		{"allowed-origins", "JOBCHAT_ALLOWED_ORIGINS", "", "comma-separated Origins allowed to open WebSockets (same-origin is always allowed; * allows any)", func(c *Config, v string) error { c.AllowedOrigins = splitList(v); return nil }},
-		{"redis-url", "JOBCHAT_REDIS_URL", "", "redis://host:6379/0 to fan messages out across instances; empty: in-process only", func(c *Config, v string) error { c.RedisURL = v; return nil }},
-		{"redis-prefix", "JOBCHAT_REDIS_PREFIX", "jobchat:", "prefix of jobchat's Redis channel names", func(c *Config, v string) error { c.RedisPrefix = v; return nil }},
-		{"playground", "JOBCHAT_PLAYGROUND", "true", "serve the GraphiQL playground at /", boolSetter(func(c *Config) *bool { return &c.Playground })},
-		{"max-message-chars", "JOBCHAT_MAX_MESSAGE_CHARS", "4000", "longest messageText, in characters", intSetter(func(c *Config) *int { return &c.MaxMessageChars })},
-		{"send-rate", "JOBCHAT_SEND_RATE", "10", "messages per second each user may send (per instance); 0 turns the limit off", floatSetter(func(c *Config) *float64 { return &c.SendRate })},
-		{"send-burst", "JOBCHAT_SEND_BURST", "30", "messages a user may send at once before the rate applies", intSetter(func(c *Config) *int { return &c.SendBurst })},
-		{"max-complexity", "JOBCHAT_MAX_COMPLEXITY", "5000", "largest operation complexity; a connection costs its page size times its nodes' fields", intSetter(func(c *Config) *int { return &c.MaxComplexity })},
-		{"max-body-bytes", "JOBCHAT_MAX_BODY_BYTES", "1048576", "largest HTTP request body", int64Setter(func(c *Config) *int64 { return &c.MaxBodyBytes })},
-		{"max-frame-bytes", "JOBCHAT_MAX_FRAME_BYTES", "65536", "largest WebSocket message from a client", int64Setter(func(c *Config) *int64 { return &c.MaxFrameBytes })},
-		{"ws-keepalive", "JOBCHAT_WS_KEEPALIVE", "15s", "interval of WebSocket keep-alive pings", durationSetter(func(c *Config) *time.Duration { return &c.WSKeepAlive })},
-		{"ws-init-timeout", "JOBCHAT_WS_INIT_TIMEOUT", "10s", "how long a socket may wait before connection_init", durationSetter(func(c *Config) *time.Duration { return &c.WSInitTimeout })},
-		{"ws-write-timeout", "JOBCHAT_WS_WRITE_TIMEOUT", "10s", "write deadline per WebSocket message; a client slower than that is cut off", durationSetter(func(c *Config) *time.Duration { return &c.WSWriteTimeout })},
-		{"ws-max-operations", "JOBCHAT_WS_MAX_OPERATIONS", "100", "operations one WebSocket may run at once; the extra one gets a RATE_LIMITED error", intSetter(func(c *Config) *int { return &c.WSMaxOps })},
-		{"ws-send-queue", "JOBCHAT_WS_SEND_QUEUE", "1024", "frames that may wait for a slow WebSocket client; when full, its operations wait up to the write timeout, then it is closed with 1008", intSetter(func(c *Config) *int { return &c.WSSendQueue })},
-		{"pprof-addr", "JOBCHAT_PPROF_ADDR", "", "address for Go's /debug/pprof endpoints, e.g. 127.0.0.1:6060; empty: off. Never expose it publicly", func(c *Config, v string) error { c.PprofAddr = v; return nil }},
-		{"subscriber-buffer", "JOBCHAT_SUBSCRIBER_BUFFER", "256", "events a subscription run by gqlgen's executor (SSE) may lag: past it messageAdded resynchronises from the database and live-only events are dropped (pushed WebSocket subscriptions use the send queue)", intSetter(func(c *Config) *int { return &c.SubscriberBuf })},
-		{"sse-keepalive", "JOBCHAT_SSE_KEEPALIVE", "15s", "how long a Server-Sent Events stream may stay silent before a keep-alive comment", durationSetter(func(c *Config) *time.Duration { return &c.SSEKeepAlive })},
-		{"sse-max-per-caller", "JOBCHAT_SSE_MAX_PER_CALLER", "16", "Server-Sent Events streams one caller may hold open at once; more get 429", intSetter(func(c *Config) *int { return &c.SSEMaxPerCaller })},
-		{"sse-max-streams", "JOBCHAT_SSE_MAX_STREAMS", "10000", "Server-Sent Events streams the instance holds open at once; more get 429", intSetter(func(c *Config) *int { return &c.SSEMaxStreams })},
-		{"typing-ttl", "JOBCHAT_TYPING_TTL", "6s", "how long a setTyping(true) lasts without a renewal before the server sends TYPING_STOPPED", durationSetter(func(c *Config) *time.Duration { return &c.TypingTTL })},
-		{"edit-window", "JOBCHAT_EDIT_WINDOW", "15m", "how long after sending a user may edit their TEXT message", durationSetter(func(c *Config) *time.Duration { return &c.EditWindow })},
-		{"legacy-cookie", "JOBCHAT_LEGACY_COOKIE", "jobchat_token", "cookie that may carry the token on the deprecated /ws/chat/{id}/ socket", func(c *Config, v string) error { c.LegacyCookie = v; return nil }},
-		{"shutdown-timeout", "JOBCHAT_SHUTDOWN_TIMEOUT", "15s", "how long a graceful shutdown waits for requests in flight", durationSetter(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+		str(GroupServer, "addr", "JOBCHAT_ADDR", ":8080", "address to listen on", func(c *Config) *string { return &c.Addr }),
+		boolean(GroupServer, "playground", "JOBCHAT_PLAYGROUND", "true", "serve the GraphiQL playground at /", func(c *Config) *bool { return &c.Playground }),
+		list(GroupServer, "allowed-origins", "JOBCHAT_ALLOWED_ORIGINS", "", "comma-separated Origins allowed to open WebSockets (same-origin is always allowed; * allows any)", func(c *Config) *[]string { return &c.AllowedOrigins }),
+		duration(GroupServer, "shutdown-timeout", "JOBCHAT_SHUTDOWN_TIMEOUT", "15s", "how long a graceful shutdown waits for requests in flight and for sockets to close", func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
+		str(GroupServer, "pprof-addr", "JOBCHAT_PPROF_ADDR", "", "address for Go's /debug/pprof endpoints, e.g. 127.0.0.1:6060; empty: off. Never expose it publicly", func(c *Config) *string { return &c.PprofAddr }),
+
+		str(GroupDatabase, "data-dir", "JOBCHAT_DATA_DIR", "./data", "directory for the SQLite file and the generated dev secret", func(c *Config) *string { return &c.DataDir }),
+		str(GroupDatabase, "database-url", "JOBCHAT_DATABASE_URL", "", "postgres://user:pass@host/db?sslmode=disable for PostgreSQL; empty for SQLite in the data dir", func(c *Config) *string { return &c.DatabaseURL }),
+		boolean(GroupDatabase, "auto-migrate", "JOBCHAT_AUTO_MIGRATE", "true", "apply pending migrations when the server starts", func(c *Config) *bool { return &c.AutoMigrate }),
+		integer(GroupDatabase, "db-max-conns", "JOBCHAT_DB_MAX_CONNS", "0", "database connection pool size; 0 means 20 on PostgreSQL, 8 on SQLite", func(c *Config) *int { return &c.DBMaxConns }),
+
+		str(GroupAuth, "jwt-secret", "JOBCHAT_JWT_SECRET", "", "HS256 secret for bearer tokens (at least 32 characters); empty: generate one in the data dir (development only)", func(c *Config) *string { return &c.JWTSecret }),
+
+		str(GroupLogs, "log-level", "JOBCHAT_LOG_LEVEL", "info", "debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }),
+		str(GroupLogs, "log-format", "JOBCHAT_LOG_FORMAT", "auto", "json, console, or auto (console when stdout is a terminal)", func(c *Config) *string { return &c.LogFormat }),
+
+		str(GroupRedis, "redis-url", "JOBCHAT_REDIS_URL", "", "redis://host:6379/0 (rediss:// for TLS) to fan messages out across instances; empty: in-process only", func(c *Config) *string { return &c.RedisURL }),
+		str(GroupRedis, "redis-prefix", "JOBCHAT_REDIS_PREFIX", "jobchat:", "prefix of jobchat's Redis channel names", func(c *Config) *string { return &c.RedisPrefix }),
+
+		integer(GroupLimits, "max-message-chars", "JOBCHAT_MAX_MESSAGE_CHARS", "4000", "longest messageText, in characters", func(c *Config) *int { return &c.MaxMessageChars }),
+		float(GroupLimits, "send-rate", "JOBCHAT_SEND_RATE", "10", "messages per second each user may send (per instance); 0 turns the limit off", func(c *Config) *float64 { return &c.SendRate }),
+		integer(GroupLimits, "send-burst", "JOBCHAT_SEND_BURST", "30", "messages a user may send at once before the rate applies", func(c *Config) *int { return &c.SendBurst }),
+		integer(GroupLimits, "max-complexity", "JOBCHAT_MAX_COMPLEXITY", "5000", "largest operation complexity; a connection costs its page size times its nodes' fields", func(c *Config) *int { return &c.MaxComplexity }),
+		integer64(GroupLimits, "max-body-bytes", "JOBCHAT_MAX_BODY_BYTES", "1048576", "largest HTTP request body", func(c *Config) *int64 { return &c.MaxBodyBytes }),
+		integer64(GroupLimits, "max-frame-bytes", "JOBCHAT_MAX_FRAME_BYTES", "65536", "largest WebSocket message from a client", func(c *Config) *int64 { return &c.MaxFrameBytes }),
+
+		duration(GroupWS, "ws-keepalive", "JOBCHAT_WS_KEEPALIVE", "15s", "interval of WebSocket keep-alive pings", func(c *Config) *time.Duration { return &c.WSKeepAlive }),
+		duration(GroupWS, "ws-init-timeout", "JOBCHAT_WS_INIT_TIMEOUT", "10s", "how long a socket may wait before connection_init", func(c *Config) *time.Duration { return &c.WSInitTimeout }),
+		duration(GroupWS, "ws-write-timeout", "JOBCHAT_WS_WRITE_TIMEOUT", "10s", "write deadline per WebSocket message; a client slower than that is cut off", func(c *Config) *time.Duration { return &c.WSWriteTimeout }),
+		integer(GroupWS, "ws-max-operations", "JOBCHAT_WS_MAX_OPERATIONS", "100", "operations one WebSocket may run at once; the extra one gets a RATE_LIMITED error", func(c *Config) *int { return &c.WSMaxOps }),
+		integer(GroupWS, "ws-send-queue", "JOBCHAT_WS_SEND_QUEUE", "1024", "frames that may wait for a slow WebSocket client; when full, its operations wait up to the write timeout, then it is closed with 1008", func(c *Config) *int { return &c.WSSendQueue }),
+
+		duration(GroupSSE, "sse-keepalive", "JOBCHAT_SSE_KEEPALIVE", "15s", "how long a Server-Sent Events stream may stay silent before a keep-alive comment", func(c *Config) *time.Duration { return &c.SSEKeepAlive }),
+		integer(GroupSSE, "sse-max-per-caller", "JOBCHAT_SSE_MAX_PER_CALLER", "16", "Server-Sent Events streams one caller may hold open at once; more get 429", func(c *Config) *int { return &c.SSEMaxPerCaller }),
+		integer(GroupSSE, "sse-max-streams", "JOBCHAT_SSE_MAX_STREAMS", "10000", "Server-Sent Events streams the instance holds open at once; more get 429", func(c *Config) *int { return &c.SSEMaxStreams }),
+		integer(GroupSSE, "subscriber-buffer", "JOBCHAT_SUBSCRIBER_BUFFER", "256", "events a subscription run by gqlgen's executor (SSE) may lag: past it messageAdded resynchronises from the database and live-only events are dropped (pushed WebSocket subscriptions use the send queue)", func(c *Config) *int { return &c.SubscriberBuf }),
+
+		duration(GroupLive, "typing-ttl", "JOBCHAT_TYPING_TTL", "6s", "how long a setTyping(true) lasts without a renewal before the server sends TYPING_STOPPED", func(c *Config) *time.Duration { return &c.TypingTTL }),
+		duration(GroupLive, "edit-window", "JOBCHAT_EDIT_WINDOW", "15m", "how long after sending a user may edit their TEXT message", func(c *Config) *time.Duration { return &c.EditWindow }),
+		str(GroupLive, "contact-policy", "JOBCHAT_CONTACT_POLICY", "FLAG", "what a conversation does with messages carrying contact details until the job-service sets its own: ALLOW, FLAG, MASK or BLOCK", func(c *Config) *string { return &c.ContactPolicy }),
+		str(GroupLive, "default-region", "JOBCHAT_DEFAULT_REGION", "US", "ISO 3166-1 region whose national phone numbers count as contact details (international +... numbers always do)", func(c *Config) *string { return &c.DefaultRegion }),
+
+		str(GroupLegacy, "legacy-cookie", "JOBCHAT_LEGACY_COOKIE", "jobchat_token", "cookie that may carry the token on the deprecated /ws/chat/{id}/ socket", func(c *Config) *string { return &c.LegacyCookie }),
 	}
 }
 
-// Load parses args (without the program and subcommand names) over the
-// environment. extra, if not nil, may add flags of the subcommand to fs.
+// Load reads every setting, as `jobchat serve` does, and --demo; extra, if
+// not nil, may add flags of its own to fs. It returns the arguments left
+// after the flags.
 func Load(name string, args []string, getenv func(string) string, stderr io.Writer, extra func(fs *flag.FlagSet)) (Config, []string, error) {
-	var c Config
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fields := Fields()
-	values := make([]*string, len(fields))
-	for i, f := range fields {
-		def := f.Default
-		if v := getenv(f.Env); v != "" {
-			def = v
+	var demo bool
+	cmd := Command{Name: name, Flags: func(fs *flag.FlagSet) {
+		fs.BoolVar(&demo, "demo", false, "seed a demo conversation and print tokens to try it")
+		if extra != nil {
+			extra(fs)
 		}
-		values[i] = fs.String(f.Flag, def, f.Usage+" ($"+f.Env+")")
-	}
-	fs.BoolVar(&c.Demo, "demo", false, "seed a demo conversation and print tokens to try it")
-	if extra != nil {
-		extra(fs)
-	}
-	if err := fs.Parse(args); err != nil {
-		return c, nil, err
-	}
-	for i, f := range fields {
-		if err := f.set(&c, *values[i]); err != nil {
-			return c, nil, fmt.Errorf("%s (--%s): %w", f.Env, f.Flag, err)
-		}
-	}
-	if err := c.validate(); err != nil {
-		return c, nil, err
-	}
-	return c, fs.Args(), nil
+	}}
+	c, rest, err := cmd.parse(args, getenv, stderr)
+	c.Demo = demo
+	return c, rest, err
 }
 
 func (c *Config) validate() error {
@@ -142,6 +166,14 @@ func (c *Config) validate() error {
 	case "auto", "json", "console":
 	default:
 		errs = append(errs, fmt.Errorf("JOBCHAT_LOG_FORMAT must be auto, json or console, not %q", c.LogFormat))
+	}
+	switch c.ContactPolicy {
+	case "ALLOW", "FLAG", "MASK", "BLOCK":
+	default:
+		errs = append(errs, fmt.Errorf("JOBCHAT_CONTACT_POLICY must be ALLOW, FLAG, MASK or BLOCK, not %q", c.ContactPolicy))
+	}
+	if !isRegionCode(c.DefaultRegion) {
+		errs = append(errs, fmt.Errorf("JOBCHAT_DEFAULT_REGION must be a two-letter region code such as US, GB or DE, not %q", c.DefaultRegion))
 	}
 	if c.MaxMessageChars <= 0 {
 		errs = append(errs, errors.New("JOBCHAT_MAX_MESSAGE_CHARS must be positive"))
@@ -164,7 +196,41 @@ func (c *Config) validate() error {
 	if c.SSEMaxPerCaller <= 0 || c.SSEMaxStreams <= 0 {
 		errs = append(errs, errors.New("JOBCHAT_SSE_MAX_PER_CALLER and JOBCHAT_SSE_MAX_STREAMS must be positive"))
 	}
+	if err := checkRedisURL(c.RedisURL); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// isRegionCode reports two ASCII capital letters; whether the region has
+// phone number metadata is the detector's to say when the server starts.
+func isRegionCode(s string) bool {
+	return len(s) == 2 && 'A' <= s[0] && s[0] <= 'Z' && 'A' <= s[1] && s[1] <= 'Z'
+}
+
+// checkRedisURL refuses what the Redis client would refuse for its scheme,
+// with an error that says what is expected. Empty is fine: no Redis.
+func checkRedisURL(v string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err == nil {
+		switch u.Scheme {
+		case "redis", "rediss", "unix":
+			return nil
+		}
+	}
+	// Shown only where no password can be: redacted, or without an "@".
+	got := "a value that is not a URL of that form"
+	switch {
+	case err == nil && u.User != nil:
+		got = strconv.Quote(u.Redacted())
+	case err == nil && !strings.Contains(v, "@"):
+		got = strconv.Quote(v)
+	}
+	return fmt.Errorf("JOBCHAT_REDIS_URL must be a Redis URL such as redis://host:6379/0 "+
+		"(rediss://host:6380/0 for TLS, unix:///path/to/redis.sock for a socket), not %s", got)
 }
 
 func splitList(v string) []string {
@@ -177,57 +243,72 @@ func splitList(v string) []string {
 	return out
 }
 
-func boolSetter(p func(*Config) *bool) func(*Config, string) error {
-	return func(c *Config, v string) error {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("want true or false, got %q", v)
-		}
-		*p(c) = b
-		return nil
-	}
+func str(group, name, env, def, usage string, p func(*Config) *string) Field {
+	return Field{Flag: name, Env: env, Default: def, Usage: usage, Group: group, Type: "string",
+		set: func(c *Config, v string) error { *p(c) = v; return nil }}
 }
 
-func intSetter(p func(*Config) *int) func(*Config, string) error {
-	return func(c *Config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return fmt.Errorf("want a whole number, got %q", v)
-		}
-		*p(c) = n
-		return nil
-	}
+func list(group, name, env, def, usage string, p func(*Config) *[]string) Field {
+	return Field{Flag: name, Env: env, Default: def, Usage: usage, Group: group, Type: "list",
+		set: func(c *Config, v string) error { *p(c) = splitList(v); return nil }}
 }
 
-func floatSetter(p func(*Config) *float64) func(*Config, string) error {
-	return func(c *Config, v string) error {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f < 0 {
-			return fmt.Errorf("want a number of 0 or more, got %q", v)
-		}
-		*p(c) = f
-		return nil
-	}
+func boolean(group, name, env, def, usage string, p func(*Config) *bool) Field {
+	return Field{Flag: name, Env: env, Default: def, Usage: usage, Group: group, Type: "bool",
+		set: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("want true or false, got %q", v)
+			}
+			*p(c) = b
+			return nil
+		}}
 }
 
-func int64Setter(p func(*Config) *int64) func(*Config, string) error {
-	return func(c *Config, v string) error {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			return fmt.Errorf("want a whole number, got %q", v)
-		}
-		*p(c) = n
-		return nil
-	}
+func integer(group, name, env, def, usage string, p func(*Config) *int) Field {
+	return Field{Flag: name, Env: env, Default: def, Usage: usage, Group: group, Type: "int",
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return fmt.Errorf("want a whole number, got %q", v)
+			}
+			*p(c) = n
+			return nil
+		}}
 }
 
-func durationSetter(p func(*Config) *time.Duration) func(*Config, string) error {
-	return func(c *Config, v string) error {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return fmt.Errorf("want a positive duration such as 15s, got %q", v)
-		}
-		*p(c) = d
-		return nil
-	}
+func integer64(group, name, env, def, usage string, p func(*Config) *int64) Field {
+	return Field{Flag: name, Env: env, Default: def, Usage: usage, Group: group, Type: "int",
+		set: func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				return fmt.Errorf("want a whole number, got %q", v)
+			}
+			*p(c) = n
+			return nil
+		}}
+}
+
+func float(group, name, env, def, usage string, p func(*Config) *float64) Field {
+	return Field{Flag: name, Env: env, Default: def, Usage: usage, Group: group, Type: "float",
+		set: func(c *Config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 0 {
+				return fmt.Errorf("want a number of 0 or more, got %q", v)
+			}
+			*p(c) = f
+			return nil
+		}}
+}
+
+func duration(group, name, env, def, usage string, p func(*Config) *time.Duration) Field {
+	return Field{Flag: name, Env: env, Default: def, Usage: usage, Group: group, Type: "duration",
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return fmt.Errorf("want a positive duration such as 15s, got %q", v)
+			}
+			*p(c) = d
+			return nil
+		}}
 }

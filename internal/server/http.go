@@ -199,11 +199,17 @@ func readPOSTParams(r *http.Request) (*graphql.RawParams, *httpError) {
 	}
 	var fields map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&fields); err != nil || fields == nil {
-		return nil, badRequest("request body must be a JSON object")
+	if err := dec.Decode(&fields); err != nil {
+		return nil, badRequest("%s", jsonProblem("request body", body, err))
 	}
+	if fields == nil {
+		return nil, badRequest("request body must be a JSON object, not null")
+	}
+	end := dec.InputOffset()
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, badRequest("request body has data after the JSON object")
+		trail := body[end:]
+		at := end + int64(len(trail)-len(bytes.TrimLeft(trail, " \t\r\n")))
+		return nil, badRequest("request body has data after the JSON object, at byte offset %d", at)
 	}
 	p := &graphql.RawParams{}
 	var e *httpError
@@ -289,9 +295,38 @@ func objectParam(name string, raw json.RawMessage) (map[string]any, *httpError) 
 	dec.UseNumber()
 	var m map[string]any
 	if err := dec.Decode(&m); err != nil {
-		return nil, badRequest("%s must be a JSON object", name)
+		return nil, badRequest("%s", jsonProblem(name, raw, err))
 	}
 	return m, nil
+}
+
+// jsonProblem says what is wrong with what, whose JSON text is data, when
+// decoding it as an object failed with err: where the syntax breaks, or
+// that it ends early, or what it is instead of an object. Offsets count
+// bytes from 0, as editors' "go to byte" does.
+func jsonProblem(what string, data []byte, err error) string {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case len(bytes.TrimSpace(data)) == 0:
+		return what + " is empty; send a JSON object"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Sprintf("%s is malformed JSON: it ends early, at byte offset %d (is a closing brace or quote missing?)", what, len(data))
+	case errors.As(err, &syntax):
+		// Offset counts the bytes read, the offending one included.
+		return fmt.Sprintf("%s is malformed JSON at byte offset %d: %s", what, max(syntax.Offset-1, 0), syntax.Error())
+	case errors.As(err, &typ) && typ.Field == "":
+		return fmt.Sprintf("%s must be a JSON object, not %s", what, an(typ.Value))
+	}
+	return what + " must be a JSON object"
+}
+
+// an puts the article before a JSON kind ("an array", "a string").
+func an(kind string) string {
+	if kind != "" && strings.ContainsRune("aeiou", rune(kind[0])) {
+		return "an " + kind
+	}
+	return "a " + kind
 }
 
 // noUpgrade keeps the HTTP transports away from websocket handshakes, which

@@ -170,11 +170,15 @@ func TestHTTPMalformedBody(t *testing.T) {
 	tests := []struct {
 		name, body, wantErr string
 	}{
-		{"empty", ``, "JSON object"},
-		{"not JSON", `{ "not a JSON`, "JSON object"},
-		{"array", `[{"query":"{ hello }"}]`, "JSON object"},
-		{"null", `null`, "JSON object"},
-		{"trailing data", `{"query":"{ hello }"} {}`, "after the JSON object"},
+		{"empty", ``, "request body is empty; send a JSON object"},
+		{"not JSON", `{ "not a JSON`, "request body is malformed JSON: it ends early, at byte offset 13"},
+		// The closing brace is missing: the JSON ends early, and the
+		// error says where.
+		{"truncated", `{"query": "{ hello }"`, "request body is malformed JSON: it ends early, at byte offset 21"},
+		{"bad character", `{"query": "{ hello }",}`, "request body is malformed JSON at byte offset 22: invalid character '}'"},
+		{"array", `[{"query":"{ hello }"}]`, "request body must be a JSON object, not an array"},
+		{"null", `null`, "request body must be a JSON object, not null"},
+		{"trailing data", `{"query":"{ hello }"} {}`, "request body has data after the JSON object, at byte offset 22"},
 		{"missing query", `{"qeury":"{ hello }"}`, "query is required"},
 		{"empty query", `{"query":""}`, "query is required"},
 		{"query number", `{"query":1}`, "query must be a string"},
@@ -228,7 +232,8 @@ func TestHTTPGETParameters(t *testing.T) {
 		{"variables", url.Values{"query": {"query($b: Boolean!) { hello @include(if: $b) }"}, "variables": {`{"b":true}`}}, http.StatusOK, ""},
 		{"operationName", url.Values{"query": {"query A { a: hello } query B { hello }"}, "operationName": {"B"}}, http.StatusOK, ""},
 		{"missing query", url.Values{"variables": {`{}`}}, http.StatusBadRequest, "query is required"},
-		{"variables not JSON", url.Values{"query": {"{ hello }"}, "variables": {`{b`}}, http.StatusBadRequest, "variables must be a JSON object"},
+		{"variables not JSON", url.Values{"query": {"{ hello }"}, "variables": {`{b`}}, http.StatusBadRequest, "variables is malformed JSON at byte offset 1"},
+		{"variables truncated", url.Values{"query": {"{ hello }"}, "variables": {`{"b":true`}}, http.StatusBadRequest, "variables is malformed JSON: it ends early, at byte offset 9"},
 		{"variables array", url.Values{"query": {"{ hello }"}, "variables": {`[1]`}}, http.StatusBadRequest, "variables must be a JSON object"},
 		{"extensions string", url.Values{"query": {"{ hello }"}, "extensions": {`"x"`}}, http.StatusBadRequest, "extensions must be a JSON object"},
 	}

@@ -62,13 +62,15 @@ func saneRequestID(id string) bool {
 // withAccessLog writes one line per request when it completes. A websocket
 // request completes only when the connection ends, so it gets an "opened" line
 // at the upgrade and a "closed" line with the connection's lifetime instead.
-func withAccessLog(next http.Handler) http.Handler {
+// sockets counts each hijacked connection until its closed line is written.
+func withAccessLog(sockets *socketSet, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		log := zerolog.Ctx(r.Context())
 		path := r.URL.Path
 		rec := &responseRecorder{
 			ResponseWriter: w,
+			sockets:        sockets,
 			onHijack: func() {
 				log.Info().Str("method", r.Method).Str("path", path).Msg("websocket opened")
 			},
@@ -82,7 +84,7 @@ func withAccessLog(next http.Handler) http.Handler {
 
 		if rec.hijacked {
 			if !rec.detached {
-				rec.onClose()
+				rec.closed()
 			}
 			return
 		}
@@ -115,6 +117,10 @@ type responseRecorder struct {
 	detached bool
 	onHijack func()
 	onClose  func()
+	// sockets counts the connection from its hijack to its close line;
+	// socket is its entry there.
+	sockets *socketSet
+	socket  *socket
 }
 
 var (
@@ -147,10 +153,14 @@ func (r *responseRecorder) statusCode() int {
 }
 
 func (r *responseRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	k := r.sockets.add()
 	conn, brw, err := http.NewResponseController(r.ResponseWriter).Hijack()
 	if err != nil {
+		r.sockets.done(k)
 		return nil, nil, err
 	}
+	r.sockets.hijacked(k, conn)
+	r.socket = k
 	r.hijacked = true
 	r.code = http.StatusSwitchingProtocols
 	if r.onHijack != nil {
@@ -167,7 +177,15 @@ func (r *responseRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // really closed.
 func (r *responseRecorder) Detach() (closed func()) {
 	r.detached = true
-	return r.onClose
+	return r.closed
+}
+
+// closed writes the close line of a hijacked connection, then lets a
+// shutdown waiting for the sockets know. Captures neither the request nor
+// the server's writer: a detached socket outlives both.
+func (r *responseRecorder) closed() {
+	r.onClose()
+	r.sockets.done(r.socket)
 }
 
 // Flush keeps streaming responses streaming through the recorder; callers

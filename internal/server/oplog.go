@@ -31,7 +31,7 @@ func logOperation(ctx context.Context, next graphql.OperationHandler) graphql.Re
 			if resp != nil && len(resp.Errors) > 0 {
 				ev = log.Info().Int("errors", len(resp.Errors)).Str("error", resp.Errors[0].Message)
 			}
-			ev.Dur("duration", time.Since(start)).Msg("graphql operation")
+			ev.Float64("duration_ms", millis(time.Since(start))).Msg("graphql operation")
 		}
 		return resp
 	}

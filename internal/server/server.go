@@ -152,7 +152,7 @@ func (c Config) withDefaults() Config {
 
 // New returns the HTTP handler for the whole server. It panics if cfg.Schema
 // is nil, which is a wiring mistake rather than a runtime condition.
-func New(cfg Config) http.Handler {
+func New(cfg Config) *Handler {
 	if cfg.Schema == nil {
 		panic("server: Config.Schema is nil")
 	}
@@ -187,7 +187,8 @@ func New(cfg Config) http.Handler {
 		mux.Handle("GET "+playground.AssetsPath, pg)
 	}
 
-	return withRequestID(cfg.Log, withAccessLog(mux))
+	sockets := newSocketSet()
+	return &Handler{Handler: withRequestID(cfg.Log, withAccessLog(sockets, mux)), sockets: sockets}
 }
 
 func newGraphQL(cfg Config, origins originPolicy) *handler.Server {

@@ -552,7 +552,7 @@ func (c *conn) start(id string, params *graphql.RawParams, received time.Time) {
 				stop()
 			}
 			c.log().Debug().Str("op", rc.OperationName).Str("op_type", "subscription").Bool("pushed", true).
-				Dur("duration", time.Since(began)).Msg("graphql operation")
+				Float64("duration_ms", millis(time.Since(began))).Msg("graphql operation")
 			return
 		}
 		// Declined: the executor takes it, in a context of its own.
@@ -715,4 +715,10 @@ func truncateReason(reason string) string {
 		cut--
 	}
 	return reason[:cut]
+}
+
+// millis is d in milliseconds, with microseconds, for log fields named
+// *_ms as the access log's.
+func millis(d time.Duration) float64 {
+	return float64(d.Microseconds()) / 1000
 }

@@ -79,3 +79,28 @@ func TestClosedSocketStopsItsTimers(t *testing.T) {
 		t.Error("the keep-alive timer was still running after the socket closed")
 	}
 }
+
+// TestUpgradeAfterShutdownGoesAway: a socket upgraded once Shutdown has
+// run, which Shutdown's sweep could not see, is closed with 1001 as the
+// others were, rather than left open past the server's shutdown.
+func TestUpgradeAfterShutdownGoesAway(t *testing.T) {
+	schema := gqlparser.MustLoadSchema(&ast.Source{Input: "type Query { hello: String }"})
+	exec := executor.New(&graphql.ExecutableSchemaMock{
+		SchemaFunc: func() *ast.Schema { return schema },
+	})
+	tr := New(Config{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { tr.Do(w, r, exec) }))
+	defer srv.Close()
+	tr.Shutdown()
+
+	ws, _, err := (&websocket.Dialer{Subprotocols: []string{ProtocolTransportWS}}).Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, _, err = ws.ReadMessage()
+	if ce, ok := err.(*websocket.CloseError); !ok || ce.Code != CloseGoingAway {
+		t.Fatalf("read: %v, want close 1001", err)
+	}
+}

@@ -152,6 +152,7 @@ type Transport struct {
 	mu      sync.Mutex
 	conns   map[*conn]struct{}
 	servers map[*http.Server]struct{}
+	down    bool
 }
 
 var _ graphql.Transport = (*Transport)(nil)
@@ -209,7 +210,13 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	c := newConn(r, ws, exec, t.cfg)
 	t.mu.Lock()
 	t.conns[c] = struct{}{}
+	down := t.down
 	t.mu.Unlock()
+	if down {
+		// Upgraded while the server shut down, after Shutdown closed the
+		// others: this one goes the same way.
+		c.close(CloseGoingAway, "server shutting down")
+	}
 	run := func() {
 		c.serve()
 		t.mu.Lock()
@@ -233,6 +240,7 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 // are hijacked, and Server.Shutdown neither knows nor waits for them.
 func (t *Transport) Shutdown() {
 	t.mu.Lock()
+	t.down = true
 	conns := make([]*conn, 0, len(t.conns))
 	for c := range t.conns {
 		conns = append(conns, c)

@@ -1,0 +1,58 @@
+package testsvc
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// recorder is a testing.TB that records how a test ended instead of
+// ending it: FailNow and SkipNow panic with a stop, caught by ended.
+type recorder struct {
+	testing.TB
+	fatal, skip string
+}
+
+type stop struct{}
+
+func (r *recorder) Helper() {}
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.fatal = fmt.Sprintf(format, args...)
+	panic(stop{})
+}
+func (r *recorder) Skipf(format string, args ...any) {
+	r.skip = fmt.Sprintf(format, args...)
+	panic(stop{})
+}
+
+func (r *recorder) ended(f func()) {
+	defer func() {
+		if p := recover(); p != nil && p != (stop{}) {
+			panic(p)
+		}
+	}()
+	f()
+}
+
+// TestMissingService: outside CI a service that is not configured skips
+// the test; under CI=true it fails it, naming the variable.
+func TestMissingService(t *testing.T) {
+	t.Setenv(PostgresURLEnv, "")
+	for _, ci := range []string{"", "true"} {
+		t.Setenv("CI", ci)
+		r := &recorder{TB: t}
+		r.ended(func() { PostgresURL(r) })
+		ended, other := r.skip, r.fatal
+		if ci == "true" {
+			ended, other = r.fatal, r.skip
+		}
+		if !strings.Contains(ended, PostgresURLEnv) || other != "" {
+			t.Errorf("CI=%q: fatal %q, skip %q", ci, r.fatal, r.skip)
+		}
+	}
+	t.Setenv(PostgresURLEnv, "postgres://example/db")
+	r := &recorder{TB: t}
+	if got := PostgresURL(r); got != "postgres://example/db" || r.fatal != "" || r.skip != "" {
+		t.Errorf("configured: %q, fatal %q, skip %q", got, r.fatal, r.skip)
+	}
+}

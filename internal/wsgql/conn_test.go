@@ -46,21 +46,16 @@ func TestClosedSocketStopsItsTimers(t *testing.T) {
 	if err := ws.ReadJSON(&ack); err != nil || ack.Type != "connection_ack" {
 		t.Fatalf("ack: %+v %v", ack, err)
 	}
-	tr.mu.Lock()
 	var c *conn
-	for k := range tr.conns {
-		c = k
+	for _, s := range tr.sockets.Conns() {
+		c = s.Protocol().(*conn)
 	}
-	tr.mu.Unlock()
 	if c == nil {
 		t.Fatal("no socket registered")
 	}
 	_ = ws.Close()
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		tr.mu.Lock()
-		n := len(tr.conns)
-		tr.mu.Unlock()
-		if n == 0 {
+		if len(tr.sockets.Conns()) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -75,9 +70,7 @@ func TestClosedSocketStopsItsTimers(t *testing.T) {
 	if c.expiry.Stop() {
 		t.Error("the expiry timer was still running after the socket closed")
 	}
-	if c.keepAlive.Stop() {
-		t.Error("the keep-alive timer was still running after the socket closed")
-	}
+	// The keep-alive timer is wsconn's: TestEndStopsKeepAlive there.
 }
 
 // TestUpgradeAfterShutdownGoesAway: a socket upgraded once Shutdown has

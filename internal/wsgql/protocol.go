@@ -72,7 +72,7 @@ func (c *conn) handle(data []byte) {
 			return
 		}
 		if c.isActive(id) {
-			c.close(CloseSubscriberExists, truncateReason(fmt.Sprintf("Subscriber for %s already exists", id)))
+			c.close(CloseSubscriberExists, fmt.Sprintf("Subscriber for %s already exists", id))
 			return
 		}
 		c.start(id, params, received)
@@ -86,7 +86,7 @@ func (c *conn) handle(data []byte) {
 	case "":
 		c.close(CloseBadRequest, "Invalid message received: missing type")
 	default:
-		c.close(CloseBadRequest, truncateReason(fmt.Sprintf("Invalid message received: unexpected type %q", m.Type)))
+		c.close(CloseBadRequest, fmt.Sprintf("Invalid message received: unexpected type %q", m.Type))
 	}
 }
 

@@ -5,25 +5,24 @@
 //
 // It replaces gqlgen's stock websocket transport, which never sends the
 // protocol's close codes and lets one stalled client hold goroutines and
-// memory without bound. Here every socket has one reading goroutine (the
-// handler's own), writes go through a bounded queue drained by a goroutine
-// that exists only while there is something to write, and timers, not
-// goroutines, drive keep-alives and deadlines.
+// memory without bound. The socket machinery (one reading goroutine, the
+// bounded write queue, keep-alives, the orderly close, shutdown) is
+// package wsconn's; this package speaks the two protocols over it.
 //
 // It may import gqlgen's graphql package, gqlparser, gorilla/websocket,
-// zerolog, jobchat's stream contract and the standard library.
+// zerolog, jobchat's stream contract and wsconn, and the standard library.
 package wsgql
 
 import (
 	"context"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/gorilla/websocket"
 
 	"github.com/jobchat/jobchat/internal/stream"
+	"github.com/jobchat/jobchat/internal/wsconn"
 )
 
 // Subprotocol names.
@@ -106,38 +105,18 @@ type Config struct {
 
 const (
 	defaultInitTimeout   = 10 * time.Second
-	defaultKeepAlive     = 15 * time.Second
-	defaultWriteTimeout  = 10 * time.Second
-	defaultMaxFrameBytes = 64 << 10
 	defaultMaxOperations = 100
-	defaultSendQueue     = 1024
-
-	// closeGrace is how long a closing socket waits for the peer's close
-	// frame before the TCP connection is dropped.
-	closeGrace = time.Second
 )
 
+// withDefaults sets the defaults this package applies itself; those of the
+// socket (KeepAlive, WriteTimeout, MaxFrameBytes, SendQueue, CheckOrigin,
+// BufferPool) are wsconn's.
 func (c Config) withDefaults() Config {
 	if c.InitTimeout <= 0 {
 		c.InitTimeout = defaultInitTimeout
 	}
-	if c.KeepAlive <= 0 {
-		c.KeepAlive = defaultKeepAlive
-	}
-	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = defaultWriteTimeout
-	}
-	if c.MaxFrameBytes <= 0 {
-		c.MaxFrameBytes = defaultMaxFrameBytes
-	}
 	if c.MaxOperations <= 0 {
 		c.MaxOperations = defaultMaxOperations
-	}
-	if c.SendQueue <= 0 {
-		c.SendQueue = defaultSendQueue
-	}
-	if c.BufferPool == nil {
-		c.BufferPool = &sync.Pool{}
 	}
 	return c
 }
@@ -145,14 +124,8 @@ func (c Config) withDefaults() Config {
 // Transport serves GraphQL over WebSocket. Add it to a gqlgen handler.Server
 // with AddTransport, before the HTTP transports.
 type Transport struct {
-	cfg      Config
-	upgrader websocket.Upgrader
-
-	// mu guards the sockets and servers seen, for Shutdown.
-	mu      sync.Mutex
-	conns   map[*conn]struct{}
-	servers map[*http.Server]struct{}
-	down    bool
+	cfg     Config
+	sockets *wsconn.Endpoint
 }
 
 var _ graphql.Transport = (*Transport)(nil)
@@ -160,27 +133,18 @@ var _ graphql.Transport = (*Transport)(nil)
 // New returns a Transport configured by cfg.
 func New(cfg Config) *Transport {
 	cfg = cfg.withDefaults()
-	t := &Transport{cfg: cfg, conns: make(map[*conn]struct{}), servers: make(map[*http.Server]struct{})}
-	t.upgrader = websocket.Upgrader{
-		// The connection has no deadline once hijacked; this bounds the 101.
-		HandshakeTimeout: cfg.WriteTimeout,
-		// Frames are short JSON and most sockets sit idle, so small read
-		// buffers and pooled write buffers keep per-socket memory low.
-		ReadBufferSize:  512,
-		WriteBufferSize: 1024,
-		WriteBufferPool: cfg.BufferPool,
-		// gorilla picks the first of these the client offers, so the
-		// maintained protocol wins whenever it is offered.
+	return &Transport{cfg: cfg, sockets: wsconn.NewEndpoint(wsconn.Config{
+		Name:           "websocket",
+		KeepAlive:      cfg.KeepAlive,
+		WriteTimeout:   cfg.WriteTimeout,
+		MaxFrameBytes:  cfg.MaxFrameBytes,
+		SendQueue:      cfg.SendQueue,
+		KeepAliveFrame: frameKA,
+		// The maintained protocol wins whenever it is offered.
 		Subprotocols: []string{ProtocolTransportWS, ProtocolLegacy},
 		CheckOrigin:  cfg.CheckOrigin,
-		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
-			http.Error(w, reason.Error(), status)
-		},
-	}
-	if t.upgrader.CheckOrigin == nil {
-		t.upgrader.CheckOrigin = sameOrigin
-	}
-	return t
+		BufferPool:   cfg.BufferPool,
+	})}
 }
 
 // Supports reports websocket upgrade requests.
@@ -188,50 +152,25 @@ func (t *Transport) Supports(r *http.Request) bool {
 	return websocket.IsWebSocketUpgrade(r)
 }
 
-// detacher is implemented by a ResponseWriter (jobchat's access log) that
-// lets a handler return while the hijacked connection lives on; closed is
-// called when it finally ends.
-type detacher interface {
-	Detach() (closed func())
-}
-
 // Do upgrades the request and serves the socket. When w can detach, Do
-// returns at once and the socket runs on a goroutine of its own, so that
-// nothing of the HTTP request (its goroutine's stack, net/http's buffers,
-// the request) stays in memory for the socket's lifetime; otherwise Do
-// returns when the socket has closed and every operation on it has ended.
+// returns at once and the socket runs on a goroutine of its own (see
+// wsconn.Endpoint.Serve); otherwise Do returns when the socket has closed
+// and every operation on it has ended.
 func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	t.watchShutdown(r)
-	ws, err := t.upgrader.Upgrade(w, r, responseHeader(w))
+	t.sockets.Watch(r)
+	ws, err := t.sockets.Upgrade(w, r)
 	if err != nil {
 		// The upgrader has answered the request.
 		return
 	}
-	c := newConn(r, ws, exec, t.cfg)
-	t.mu.Lock()
-	t.conns[c] = struct{}{}
-	down := t.down
-	t.mu.Unlock()
-	if down {
+	c := newConn(r, ws, exec, t)
+	if !t.sockets.Add(&c.sock) {
 		// Upgraded while the server shut down, after Shutdown closed the
 		// others: this one goes the same way.
-		c.close(CloseGoingAway, "server shutting down")
+		c.sock.GoAway()
 	}
-	run := func() {
-		c.serve()
-		t.mu.Lock()
-		delete(t.conns, c)
-		t.mu.Unlock()
-	}
-	if d, ok := w.(detacher); ok {
-		closed := d.Detach()
-		go func() {
-			run()
-			closed()
-		}()
-		return
-	}
-	run()
+	c.awaitInit(ws.Subprotocol())
+	t.sockets.Serve(w, &c.sock)
 }
 
 // Shutdown closes every socket with 1001 (going away), so that clients
@@ -239,52 +178,5 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 // itself when the http.Server serving the transport shuts down: sockets
 // are hijacked, and Server.Shutdown neither knows nor waits for them.
 func (t *Transport) Shutdown() {
-	t.mu.Lock()
-	t.down = true
-	conns := make([]*conn, 0, len(t.conns))
-	for c := range t.conns {
-		conns = append(conns, c)
-	}
-	t.mu.Unlock()
-	for _, c := range conns {
-		c.close(CloseGoingAway, "server shutting down")
-	}
-}
-
-// watchShutdown hooks Shutdown to the server of r, once per server.
-func (t *Transport) watchShutdown(r *http.Request) {
-	srv, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
-	if srv == nil {
-		return
-	}
-	t.mu.Lock()
-	_, seen := t.servers[srv]
-	t.servers[srv] = struct{}{}
-	t.mu.Unlock()
-	if !seen {
-		srv.RegisterOnShutdown(t.Shutdown)
-	}
-}
-
-// responseHeader carries over what middleware put on w (X-Request-Id,
-// cookies): gorilla writes the 101 from its argument alone.
-func responseHeader(w http.ResponseWriter) http.Header {
-	h := http.Header{}
-	for k, vs := range w.Header() {
-		switch http.CanonicalHeaderKey(k) {
-		case "Upgrade", "Connection", "Content-Type", "Content-Length",
-			"Sec-Websocket-Protocol", "Sec-Websocket-Accept", "Sec-Websocket-Extensions":
-			continue
-		}
-		h[k] = append([]string(nil), vs...)
-	}
-	return h
-}
-
-func sameOrigin(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	return origin == "http://"+r.Host || origin == "https://"+r.Host
+	t.sockets.Shutdown()
 }

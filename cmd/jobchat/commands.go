@@ -172,7 +172,7 @@ func printDemo(ctx context.Context, a *app, base string, out io.Writer) error {
 Conversation %[1]s for job "Fix the kitchen sink"
 between Ana (client, demo-ana) and Ben (worker, demo-ben).
 
-Playground: %[2]s/
+Playground: %[2]s/ (paste each operation over the editor's content, one at a time)
 
 1. Open the playground, paste into its Headers tab (as Ana):
    {"Authorization": "Bearer %[3]s"}
@@ -185,6 +185,14 @@ Playground: %[2]s/
    mutation { sendMessage(input: {conversationId: "%[1]s", messageText: "Hi Ana, I can start on Monday."}) { seq timestamp } }
 
    The message appears in Ana's tab at once.
+
+3. Back in Ana's tab, stop the subscription, look at her inbox, then mark it read:
+   query { conversations { edges { node { id job { title } otherParticipant { displayName } unreadCount lastMessage { messageText } } } } unreadTotal }
+   mutation { markRead(conversationId: "%[1]s") { unreadCount } }
+
+4. Watch Ben type: run the first in Ana's tab, then the second in Ben's:
+   subscription { conversationActivity(conversationId: "%[1]s") { kind actor { displayName } } }
+   mutation { setTyping(conversationId: "%[1]s", typing: true) }
 
 Service token (job-service): %[5]s
 Tokens last 24 hours; make more with:

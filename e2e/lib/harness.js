@@ -153,13 +153,18 @@ export async function buildBinary(dir) {
   return out;
 }
 
-/** The environment for the binary: ours, without any JOBCHAT_* from outside. */
-function binaryEnv(extra) {
+/**
+ * The environment for the binary: ours, without any JOBCHAT_* from outside,
+ * with the suite's JWT secret unless jwtSecret is false (the server then
+ * makes a development secret in its data dir, as on a newcomer's machine).
+ */
+function binaryEnv(extra, { jwtSecret = true } = {}) {
   const env = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (!k.startsWith('JOBCHAT_')) env[k] = v;
   }
-  return { ...env, JOBCHAT_JWT_SECRET: JWT_SECRET, ...extra };
+  if (jwtSecret) env.JOBCHAT_JWT_SECRET = JWT_SECRET;
+  return { ...env, ...extra };
 }
 
 /** Mints a token with `jobchat token ...args`. */
@@ -173,14 +178,22 @@ export async function mintToken(bin, ...args) {
 // ---------------------------------------------------------------------------
 // The server process
 
-/** A jobchat server process; start, stop and start again on the same port. */
+/**
+ * A jobchat server process; start, stop and start again on the same port.
+ * args are the command line (`serve` unless given: `--demo` starts the
+ * server with the demo); jwtSecret false leaves JOBCHAT_JWT_SECRET unset.
+ * output holds what the process printed, line by line, as printed.
+ */
 export class Server {
-  constructor(bin, env) {
+  constructor(bin, env, { args = ['serve'], jwtSecret = true } = {}) {
     this.bin = bin;
     this.env = env;
+    this.args = args;
+    this.jwtSecret = jwtSecret;
     this.port = 0;
     this.proc = null;
     this.log = [];
+    this.output = [];
     this.starts = 0;
   }
 
@@ -200,8 +213,8 @@ export class Server {
   async start() {
     assert.equal(this.proc, null, 'server already running');
     const run = ++this.starts;
-    const proc = spawn(this.bin, ['serve'], {
-      env: binaryEnv({ ...this.env, JOBCHAT_ADDR: `127.0.0.1:${this.port}` }),
+    const proc = spawn(this.bin, this.args, {
+      env: binaryEnv({ ...this.env, JOBCHAT_ADDR: `127.0.0.1:${this.port}` }, { jwtSecret: this.jwtSecret }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.proc = proc;
@@ -217,6 +230,7 @@ export class Server {
       for (const stream of [proc.stdout, proc.stderr]) {
         createInterface({ input: stream }).on('line', (line) => {
           this.log.push(`[run ${run}] ${line}`);
+          this.output.push(line);
           if (line.includes('jobchat listening')) {
             try {
               const addr = JSON.parse(line).addr;
@@ -302,11 +316,18 @@ export function databases() {
   return list;
 }
 
-/** Everything a test needs: the server, tokens, users and helpers. */
+/**
+ * Everything a test needs: the server, tokens, users and helpers. options:
+ * skip (a reason: every test is registered as skipped, and nothing starts),
+ * serverArgs and jwtSecret (for the Server).
+ */
 export class Env {
-  constructor(db, title) {
+  constructor(db, title, { skip = '', serverArgs, jwtSecret = true } = {}) {
     this.db = db;
     this.title = `${title} (${db.name})`;
+    this.skip = skip;
+    this.serverArgs = serverArgs;
+    this.jwtSecret = jwtSecret;
     this.failed = false;
     this.unfinished = new Set();
     this.server = null;
@@ -329,12 +350,14 @@ export class Env {
       JOBCHAT_SHUTDOWN_TIMEOUT: '3s',
     };
     if (this.db.url) env.JOBCHAT_DATABASE_URL = await this.#createSchema();
-    this.server = new Server(bin, env);
-    [this.ana.token, this.ben.token, this.serviceToken] = await Promise.all([
-      mintToken(bin, '--sub', this.ana.id, '--name', this.ana.name),
-      mintToken(bin, '--sub', this.ben.id, '--name', this.ben.name),
-      mintToken(bin, '--service'),
-    ]);
+    this.server = new Server(bin, env, { args: this.serverArgs, jwtSecret: this.jwtSecret });
+    if (this.jwtSecret) {
+      [this.ana.token, this.ben.token, this.serviceToken] = await Promise.all([
+        mintToken(bin, '--sub', this.ana.id, '--name', this.ana.name),
+        mintToken(bin, '--sub', this.ben.id, '--name', this.ben.name),
+        mintToken(bin, '--service'),
+      ]);
+    }
     await this.server.start();
   }
 
@@ -420,6 +443,10 @@ export class Env {
    * cancelled by its timeout) so that tearDown prints the server log.
    */
   test(name, fn, { timeout = 30_000 } = {}) {
+    if (this.skip) {
+      it(name, { skip: this.skip }, () => {});
+      return;
+    }
     it(name, { timeout }, async (t) => {
       this.unfinished.add(name);
       try {
@@ -437,24 +464,33 @@ export class Env {
 /**
  * Registers body(env) once per database, each inside a describe with a fresh
  * server started before and stopped after.
+ *
+ * A suite that cannot run here (no PostgreSQL URL, or what options.skip
+ * names) registers its tests with the runner's skip option, so that the
+ * summary counts them as skipped; nothing is started. With CI=true what is
+ * missing is a failure instead (options.missing, or the database's). Other
+ * options go to Env.
  */
-export function suite(title, body) {
+export function suite(title, body, { skip = '', missing = '', ...options } = {}) {
   for (const db of databases()) {
-    describe(`${title} [${db.name}]`, { skip: db.skip ?? false }, () => {
-      if (db.missing) {
-        it('runs on PostgreSQL', () => assert.fail(db.missing));
+    describe(`${title} [${db.name}]`, () => {
+      const failure = db.missing || missing;
+      if (failure) {
+        it('has what it needs to run', () => assert.fail(failure));
         return;
       }
-      const env = new Env(db, title);
-      before(async () => {
-        try {
-          await env.setUp();
-        } catch (e) {
-          env.failed = true;
-          throw e;
-        }
-      }, { timeout: 120_000 });
-      after(() => env.tearDown(), { timeout: 30_000 });
+      const env = new Env(db, title, { ...options, skip: db.skip || skip });
+      if (!env.skip) {
+        before(async () => {
+          try {
+            await env.setUp();
+          } catch (e) {
+            env.failed = true;
+            throw e;
+          }
+        }, { timeout: 120_000 });
+        after(() => env.tearDown(), { timeout: 30_000 });
+      }
       body(env);
     });
   }

@@ -10,6 +10,10 @@
 // {"Authorization": "Bearer <token>"} in the Headers tab therefore
 // authenticates all three kinds of operation.
 //
+// Under GraphiQL's result pane the script lists every event a subscription
+// received and shows the socket's state (connecting, live, closed with its
+// code).
+//
 // The third-party files under assets/ (GraphiQL, React, ReactDOM, graphql-ws)
 // are vendored from npm by update-assets.sh, one directory per package and
 // version; the page finds them by file name.
@@ -18,8 +22,10 @@ package playground
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/rand"
 	"crypto/sha256"
 	"embed"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"html/template"
@@ -27,6 +33,7 @@ import (
 	"net/http"
 	"path"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -94,9 +101,23 @@ type Config struct {
 // fonts and a few images as data: URLs. No 'unsafe-eval' and no
 // 'unsafe-inline': GraphiQL, CodeMirror and React run without them, and the
 // page's own script is a file and its settings a JSON data block.
+//
+// Styles also allow one <style> element per page load, by nonce (%s is the
+// nonce). GraphiQL's menus and dialogs (the operation picker, settings) are
+// Radix UI components that lock page scrolling while open: their
+// react-remove-scroll-bar inserts a <style> element (".with-scroll-bars-hidden
+// {…} body[data-scroll-locked] {…}", whose padding depends on the scrollbar's
+// width), which style-src 'self' refuses. That is an element, not a style
+// attribute, so style-src-attr 'unsafe-inline' would not help, and its text
+// varies, so a hash would not fit every browser. The library stamps the
+// element with the nonce in the global __webpack_nonce__ (the get-nonce
+// convention), which playground.js sets from the page's settings. A nonce
+// admits only elements that carry it, and only scripts of this origin can
+// read it; scripts stay 'self' only. Style attributes set through the DOM
+// (React's and CodeMirror's element.style) are not subject to CSP.
 const contentSecurityPolicy = "default-src 'none'; " +
 	"script-src 'self'; " +
-	"style-src 'self'; " +
+	"style-src 'self' 'nonce-%s'; " +
 	"img-src 'self' data:; " +
 	"font-src 'self' data:; " +
 	"connect-src 'self'; " +
@@ -104,12 +125,28 @@ const contentSecurityPolicy = "default-src 'none'; " +
 	"form-action 'none'; " +
 	"frame-ancestors 'none'"
 
+// cspFor is the page's Content-Security-Policy with nonce as its style nonce.
+func cspFor(nonce string) string {
+	return fmt.Sprintf(contentSecurityPolicy, nonce)
+}
+
+// newNonce returns a fresh CSP nonce: 128 random bits, base64url.
+func newNonce() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
 const (
 	// cacheImmutable is for files whose URL names their version.
 	cacheImmutable = "public, max-age=31536000, immutable"
-	// cacheRevalidate is for the page and jobchat's own files, which change
-	// with the binary under the same URL; the ETag makes revalidation cheap.
+	// cacheRevalidate is for jobchat's own files, which change with the
+	// binary under the same URL; the ETag makes revalidation cheap.
 	cacheRevalidate = "no-cache"
+	// cachePage is for the page: each response has a nonce of its own, which
+	// a cached copy would reuse (or, revalidated, pair with another
+	// response's Content-Security-Policy).
+	cachePage = "no-store"
 )
 
 //go:embed assets
@@ -133,8 +170,16 @@ var contentTypes = map[string]string{
 
 // Handler serves the playground page at "/" and the assets under AssetsPath.
 type Handler struct {
-	page   *file
+	page   pageData
 	assets map[string]*file // by path under AssetsPath
+}
+
+// pageData fills page.html; Settings.StyleNonce is set per response.
+type pageData struct {
+	Title                                             string
+	GraphiQL, GraphiQLCSS, React, ReactDOM, GraphQLWS string
+	PageJS, PageCSS                                   string
+	Settings                                          settings
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -201,12 +246,7 @@ func New(cfg Config) *Handler {
 		}
 		return AssetsPath + found[0]
 	}
-	data := struct {
-		Title                                             string
-		GraphiQL, GraphiQLCSS, React, ReactDOM, GraphQLWS string
-		PageJS, PageCSS                                   string
-		Settings                                          settings
-	}{
+	data := pageData{
 		Title:       cfg.Title,
 		GraphiQL:    find("graphiql-*/graphiql.min.js"),
 		GraphiQLCSS: find("graphiql-*/graphiql.min.css"),
@@ -221,14 +261,22 @@ func New(cfg Config) *Handler {
 			DefaultHeaders: cfg.DefaultHeaders,
 		},
 	}
+	h := &Handler{page: data, assets: assets}
+	if _, err := h.render(newNonce()); err != nil {
+		panic(fmt.Sprintf("playground: %v", err))
+	}
+	return h
+}
+
+// render returns the page with nonce as its style nonce.
+func (h *Handler) render(nonce string) ([]byte, error) {
+	data := h.page
+	data.Settings.StyleNonce = nonce
 	var buf bytes.Buffer
 	if err := page.Execute(&buf, data); err != nil {
-		panic(fmt.Sprintf("playground: render page: %v", err))
+		return nil, fmt.Errorf("render page: %w", err)
 	}
-	return &Handler{
-		page:   newFile(buf.Bytes(), "text/html; charset=utf-8", cacheRevalidate),
-		assets: assets,
-	}
+	return buf.Bytes(), nil
 }
 
 // settings reach the page's script as JSON.
@@ -236,6 +284,9 @@ type settings struct {
 	Endpoint       string `json:"endpoint"`
 	DefaultQuery   string `json:"defaultQuery"`
 	DefaultHeaders string `json:"defaultHeaders"`
+	// StyleNonce is this response's CSP style nonce (see
+	// contentSecurityPolicy).
+	StyleNonce string `json:"styleNonce"`
 }
 
 func loadAssets() (map[string]*file, error) {
@@ -279,11 +330,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if r.URL.Path == "/" {
-		hdr := w.Header()
-		hdr.Set("Content-Security-Policy", contentSecurityPolicy)
-		hdr.Set("Referrer-Policy", "no-referrer")
-		hdr.Set("X-Frame-Options", "DENY")
-		h.page.serve(w, r)
+		h.servePage(w, r)
 		return
 	}
 	name, ok := strings.CutPrefix(r.URL.Path, AssetsPath)
@@ -297,6 +344,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.serve(w, r)
+}
+
+// servePage serves the page with a nonce of its own.
+func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
+	nonce := newNonce()
+	body, err := h.render(nonce)
+	if err != nil {
+		// New rendered the same data, so this does not happen.
+		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+		return
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Security-Policy", cspFor(nonce))
+	hdr.Set("Referrer-Policy", "no-referrer")
+	hdr.Set("X-Frame-Options", "DENY")
+	hdr.Set("Content-Type", "text/html; charset=utf-8")
+	hdr.Set("Cache-Control", cachePage)
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
 }
 
 func (f *file) serve(w http.ResponseWriter, r *http.Request) {

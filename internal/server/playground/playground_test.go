@@ -21,11 +21,13 @@ func TestPage(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET / = %d", resp.StatusCode)
 	}
+	settings := pageSettings(t, body)
 	wantHeaders := map[string]string{
 		"Content-Type":            "text/html; charset=utf-8",
-		"Cache-Control":           "no-cache",
+		"Cache-Control":           "no-store",
 		"X-Content-Type-Options":  "nosniff",
-		"Content-Security-Policy": contentSecurityPolicy,
+		"Content-Security-Policy": cspFor(settings.StyleNonce),
+		"ETag":                    "",
 	}
 	for name, want := range wantHeaders {
 		if got := resp.Header.Get(name); got != want {
@@ -33,10 +35,20 @@ func TestPage(t *testing.T) {
 		}
 	}
 	csp := resp.Header.Get("Content-Security-Policy")
-	for _, banned := range []string{"unsafe-eval", "unsafe-inline", "*", "http:", "https:"} {
+	for _, banned := range []string{"unsafe-eval", "unsafe-inline", "unsafe-hashes", "*", "http:", "https:"} {
 		if strings.Contains(csp, banned) {
 			t.Errorf("CSP allows %s: %s", banned, csp)
 		}
+	}
+	directives := cspDirectives(csp)
+	if got := directives["script-src"]; got != "'self'" {
+		t.Errorf("script-src = %q, want 'self' only", got)
+	}
+	if got, want := directives["style-src"], "'self' 'nonce-"+settings.StyleNonce+"'"; got != want {
+		t.Errorf("style-src = %q, want %q", got, want)
+	}
+	if !regexp.MustCompile(`^[A-Za-z0-9_-]{22}$`).MatchString(settings.StyleNonce) {
+		t.Errorf("style nonce %q is not 128 bits of base64url", settings.StyleNonce)
 	}
 
 	// Everything the page loads comes from this origin: no absolute URL
@@ -50,7 +62,6 @@ func TestPage(t *testing.T) {
 		t.Errorf("page references %d files, want 7 (React, ReactDOM, GraphiQL js and css, graphql-ws, page js and css): %q", len(refs), refs)
 	}
 
-	settings := pageSettings(t, body)
 	if settings.Endpoint != "/query" || settings.DefaultQuery != DefaultQuery || settings.DefaultHeaders != DefaultHeaders {
 		t.Errorf("settings = %+v", settings)
 	}
@@ -67,6 +78,44 @@ func TestPage(t *testing.T) {
 	}
 }
 
+// TestPageNonce: every response has a nonce of its own, in its CSP and in the
+// settings the page's script reads, and no cache may keep it.
+func TestPageNonce(t *testing.T) {
+	srv := httptest.NewServer(New(Config{}))
+	t.Cleanup(srv.Close)
+
+	seen := map[string]bool{}
+	for range 5 {
+		resp, body := get(t, srv, "/", nil)
+		nonce := pageSettings(t, body).StyleNonce
+		if seen[nonce] {
+			t.Fatalf("nonce %q served twice", nonce)
+		}
+		seen[nonce] = true
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "'nonce-"+nonce+"'") {
+			t.Errorf("CSP %q does not carry the page's nonce %q", csp, nonce)
+		}
+		if strings.Count(body, nonce) != 1 {
+			t.Errorf("the nonce appears %d times in the page, want once (in the settings)", strings.Count(body, nonce))
+		}
+	}
+	// A conditional request cannot get a 304: there is nothing to match.
+	resp, body := get(t, srv, "/", http.Header{"If-None-Match": {"*"}})
+	if resp.StatusCode != http.StatusOK || body == "" {
+		t.Errorf("conditional GET / = %d with %d bytes, want 200 and the page", resp.StatusCode, len(body))
+	}
+}
+
+// cspDirectives splits a policy into its directives' values by name.
+func cspDirectives(csp string) map[string]string {
+	out := map[string]string{}
+	for _, d := range strings.Split(csp, ";") {
+		name, value, _ := strings.Cut(strings.TrimSpace(d), " ")
+		out[name] = strings.TrimSpace(value)
+	}
+	return out
+}
+
 func TestPageConfig(t *testing.T) {
 	h := New(Config{Title: "chat <dev>", Endpoint: "/graphql", DefaultQuery: "{ me { id } }", DefaultHeaders: "{}"})
 	srv := httptest.NewServer(h)
@@ -77,7 +126,9 @@ func TestPageConfig(t *testing.T) {
 		t.Errorf("title not set and escaped:\n%s", body)
 	}
 	want := settings{Endpoint: "/graphql", DefaultQuery: "{ me { id } }", DefaultHeaders: "{}"}
-	if got := pageSettings(t, body); got != want {
+	got := pageSettings(t, body)
+	got.StyleNonce = ""
+	if got != want {
 		t.Errorf("settings = %+v, want %+v", got, want)
 	}
 

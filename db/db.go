@@ -1,5 +1,6 @@
 // Package db holds jobchat's storage: the bun models of profiles, jobs,
-// conversations, participants and messages, and the queries over them.
+// conversations, participants and messages, the outbox of notices for
+// offline users (outbox.go), and the queries over them.
 //
 // Every query takes a bun.IDB so that callers can compose several inside one
 // transaction (bun.DB.RunInTx). Queries map "no rows" to ErrNotFound and

@@ -86,6 +86,12 @@ type Message struct {
 	// Flags mark the message for moderation; nil for none.
 	Flags MessageFlags `bun:"flags"`
 
+	// NotifyAfter, when positive, has the send queue a notice in the
+	// outbox (outbox.go) for each recipient, in the same transaction: due
+	// that long after the message unless they have received it by then.
+	// Not stored on the message.
+	NotifyAfter time.Duration `bun:"-"`
+
 	// Known, when set, is the message's derived state as of one moment,
 	// known to whoever loaded the message (a broadcast, a batch of
 	// history), so that its fields resolve without a query and every
@@ -157,9 +163,10 @@ func NewID() string {
 
 // PostMessage appends m to its conversation: it takes the next seq under the
 // conversation's row lock (which also moves the conversation's activity
-// time), inserts m, and moves the sender's read pointer. Call it inside a transaction, so that
-// the seq lock is held until commit and seqs commit in order. It fills m's
-// ID, Seq and CreatedAt.
+// time), inserts m, moves the sender's read pointer and, if m.NotifyAfter
+// asks, queues its notices. Call it inside a transaction, so that the seq
+// lock is held until commit and seqs commit in order. It fills m's ID, Seq
+// and CreatedAt.
 func PostMessage(ctx context.Context, idb bun.IDB, m *Message) error {
 	m.ID = NewID()
 	m.CreatedAt = now()
@@ -171,18 +178,21 @@ func PostMessage(ctx context.Context, idb bun.IDB, m *Message) error {
 	if _, err := idb.NewInsert().Model(m).Exec(ctx); err != nil {
 		return mapErr("insert message", err)
 	}
-	if m.SenderID == nil {
-		return nil
+	if m.SenderID != nil {
+		// The sender has read (and so received) what they sent. Nothing
+		// else on the participant rows changes: activity is the
+		// conversation's.
+		_, err = idb.NewUpdate().Model((*Participant)(nil)).
+			Set("last_read_seq = ?", m.Seq).
+			Set("last_delivered_seq = ?", m.Seq).
+			Where("conversation_id = ?", m.ConversationID).
+			Where("profile_id = ?", *m.SenderID).
+			Exec(ctx)
+		if err != nil {
+			return mapErr("update sender's read pointer", err)
+		}
 	}
-	// The sender has read (and so received) what they sent. Nothing else
-	// on the participant rows changes: activity is the conversation's.
-	_, err = idb.NewUpdate().Model((*Participant)(nil)).
-		Set("last_read_seq = ?", m.Seq).
-		Set("last_delivered_seq = ?", m.Seq).
-		Where("conversation_id = ?", m.ConversationID).
-		Where("profile_id = ?", *m.SenderID).
-		Exec(ctx)
-	return mapErr("update sender's read pointer", err)
+	return queueNotices(ctx, idb, m)
 }
 
 // advanceSeq bumps the conversation's seq and records its last message in one
@@ -319,7 +329,7 @@ func sendUserMessage(ctx context.Context, bdb *bun.DB, m *Message, guard *policy
 		m.ID, m.CreatedAt, m.ConversationID, *m.SenderID, m.SenderName,
 		m.MessageText, string(m.MessageType), m.LocationLatitude, m.LocationLongitude, m.LocationLabel,
 		m.AttachmentURL, m.AttachmentFileName, m.AttachmentMimeType, m.AttachmentSizeBytes,
-		m.ClientMessageID, m.OriginalText, flagsParam(m.Flags),
+		m.ClientMessageID, m.OriginalText, flagsParam(m.Flags), noticeDue(m),
 	}
 	if guard != nil {
 		query = sendGuardSQL
@@ -367,12 +377,13 @@ func sendUserMessage(ctx context.Context, bdb *bun.DB, m *Message, guard *policy
 // one), and takes positional parameters: $1 id, $2 created_at, $3
 // conversation, $4 sender, $5 the fallback sender name, $6 text, $7 type,
 // $8 to $10 the location, $11 to $14 the attachment, $15 the client
-// message id, $16 the original of a masked text, $17 the flags. Every
-// parameter is cast, because PostgreSQL cannot infer types in an INSERT's
-// SELECT list, and so that a parameter's type never depends on where it
-// is first used. sendDedupeSQL also refuses a client message id the
-// sender used before; the Guard variants also refuse a conversation whose
-// stored contact policy is no longer $18.
+// message id, $16 the original of a masked text, $17 the flags, $18 when
+// the recipients' notices are due (NULL: queue none; see outbox.go).
+// Every parameter is cast, because PostgreSQL cannot infer types in an
+// INSERT's SELECT list, and so that a parameter's type never depends on
+// where it is first used. sendDedupeSQL also refuses a client message id
+// the sender used before; the Guard variants also refuse a conversation
+// whose stored contact policy is no longer $19.
 const (
 	sendSQL            = sendSQLHead + sendSQLTail
 	sendDedupeSQL      = sendSQLHead + sendSQLDedupe + sendSQLTail
@@ -382,7 +393,7 @@ const (
 	sendSQLDedupe = `
 	  AND NOT EXISTS (SELECT 1 FROM messages WHERE sender_id = $4::text AND client_message_id = $15::text)`
 	sendSQLGuard = `
-	  AND contact_policy IS NOT DISTINCT FROM $18::text`
+	  AND contact_policy IS NOT DISTINCT FROM $19::text`
 
 	sendSQLHead = `WITH s AS (
 	SELECT id, display_name, avatar_url, created_at, updated_at FROM profiles WHERE id = $4::text
@@ -407,10 +418,29 @@ const (
 ), p AS (
 	UPDATE participants SET last_read_seq = (SELECT seq FROM m), last_delivered_seq = (SELECT seq FROM m)
 	WHERE conversation_id = $3::text AND profile_id = $4::text AND EXISTS (SELECT 1 FROM m)
+), n AS (` + sendSQLNotices + `
 )
 SELECT m.seq, m.sender_name, s.id, s.display_name, s.avatar_url, s.created_at, s.updated_at
 FROM m LEFT JOIN s ON true`
 )
+
+// sendSQLNotices is queueNotices in the send statement: the message's
+// notices, one per participant but the sender, folded into their open
+// ones (noticeUpsert); none when $18 is NULL.
+const sendSQLNotices = `
+	INSERT INTO notify_outbox (id, recipient_id, conversation_id, upto_seq, due_at, created_at)
+	SELECT gen_random_uuid()::text, r.profile_id, $3::text, m.seq, $18::timestamptz, $2::timestamptz
+	FROM m JOIN participants AS r ON r.conversation_id = $3::text AND r.profile_id <> $4::text
+	WHERE $18::timestamptz IS NOT NULL` + noticeUpsert
+
+// noticeDue is when m's notices are due, or nil for none.
+func noticeDue(m *Message) *time.Time {
+	if m.NotifyAfter <= 0 {
+		return nil
+	}
+	due := m.CreatedAt.Add(m.NotifyAfter)
+	return &due
+}
 
 // sendInTx is SendUserMessage for SQLite: the reads first, then the
 // writes in a transaction kept as short as possible, since SQLite has one

@@ -47,6 +47,11 @@ type Config struct {
 	// ContactPolicy is the policy of conversations the job-service set
 	// none for. Zero: FLAG.
 	ContactPolicy db.ContactPolicy
+	// NotifyDelay says how long after a message its recipients are told
+	// of it, by the outbox's notices, if they have not received it by
+	// then; asked at every message, since it is zero while the webhook
+	// is turned off. Nil, or zero: no notice is queued.
+	NotifyDelay func() time.Duration
 }
 
 // Resolver is the root resolver; gqlgen's generated code calls its methods.
@@ -98,6 +103,14 @@ func New(bdb *bun.DB, hub *broadcast.Hub, cfg Config) *Resolver {
 	r.feeds = &feeds{r: r, byKey: make(map[string]*feed)}
 	r.typing = newTypingTracker(cfg.TypingTTL, maxTypers, r.publishTyping)
 	return r
+}
+
+// notifyAfter is a new message's NotifyAfter.
+func (r *Resolver) notifyAfter() time.Duration {
+	if r.cfg.NotifyDelay == nil {
+		return 0
+	}
+	return r.cfg.NotifyDelay()
 }
 
 // Schema returns the executable schema served by r.

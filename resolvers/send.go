@@ -56,6 +56,7 @@ func (r *Resolver) send(ctx context.Context, c auth.Caller, typ db.MessageType, 
 		SenderName:      &name,
 		MessageType:     typ,
 		ClientMessageID: in.ClientMessageID,
+		NotifyAfter:     r.notifyAfter(),
 	}
 	if in.MessageText != nil {
 		m.MessageText = *in.MessageText
@@ -160,7 +161,8 @@ func (r *Resolver) postSystem(ctx context.Context, conversationID, text string, 
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
 	}
-	m := &db.Message{ConversationID: conversationID, MessageText: text, MessageType: db.MessageSystem, IdempotencyKey: key, JobEvent: event}
+	m := &db.Message{ConversationID: conversationID, MessageText: text, MessageType: db.MessageSystem, IdempotencyKey: key, JobEvent: event,
+		NotifyAfter: r.notifyAfter()}
 	err := r.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		return db.PostMessage(ctx, tx, m)
 	})
@@ -213,7 +215,8 @@ func (r *Resolver) openConversation(ctx context.Context, in model.CreateConversa
 		if err == nil || !errors.Is(err, db.ErrNotFound) {
 			return err
 		}
-		m := &db.Message{ConversationID: conv.ID, MessageText: *in.SystemMessage, MessageType: db.MessageSystem, IdempotencyKey: &key}
+		m := &db.Message{ConversationID: conv.ID, MessageText: *in.SystemMessage, MessageType: db.MessageSystem, IdempotencyKey: &key,
+			NotifyAfter: r.notifyAfter()}
 		if err := db.PostMessage(ctx, tx, m); err != nil {
 			return err
 		}

@@ -27,7 +27,9 @@ import (
 	"github.com/jobchat/jobchat/internal/config"
 	"github.com/jobchat/jobchat/internal/contact"
 	"github.com/jobchat/jobchat/internal/legacy"
+	"github.com/jobchat/jobchat/internal/notify"
 	"github.com/jobchat/jobchat/internal/server"
+	"github.com/jobchat/jobchat/internal/webhook"
 	"github.com/jobchat/jobchat/migrations"
 	"github.com/jobchat/jobchat/resolvers"
 )
@@ -42,6 +44,8 @@ type app struct {
 	secret   []byte
 	resolver *resolvers.Resolver
 	handler  *server.Handler
+	// notices sends the outbox's notices; nil without JOBCHAT_WEBHOOK_URL.
+	notices *notify.Dispatcher
 }
 
 func newLogger(cfg config.Config, out io.Writer) zerolog.Logger {
@@ -163,6 +167,13 @@ func newApp(ctx context.Context, cfg config.Config, log zerolog.Logger) (*app, e
 	if err != nil {
 		return nil, fmt.Errorf("JOBCHAT_DEFAULT_REGION: %w", err)
 	}
+	var notifyDelay func() time.Duration
+	if cfg.WebhookURL != "" {
+		if a.notices, err = newNotices(a.db, cfg); err != nil {
+			return nil, err
+		}
+		notifyDelay = a.notices.Delay
+	}
 	a.resolver = resolvers.New(a.db, a.hub, resolvers.Config{
 		MaxMessageChars: cfg.MaxMessageChars,
 		SendRate:        cfg.SendRate,
@@ -172,6 +183,7 @@ func newApp(ctx context.Context, cfg config.Config, log zerolog.Logger) (*app, e
 		ValueBuffer:     cfg.SubscriberBuf,
 		Contact:         detector,
 		ContactPolicy:   db.ContactPolicy(cfg.ContactPolicy),
+		NotifyDelay:     notifyDelay,
 	})
 	verifier := auth.NewVerifier(a.secret)
 	a.handler = server.New(server.Config{
@@ -213,11 +225,41 @@ func newApp(ctx context.Context, cfg config.Config, log zerolog.Logger) (*app, e
 			Expired:      fmt.Errorf("%w: token expired", auth.ErrUnauthenticated),
 		},
 	})
+	if a.notices != nil {
+		a.notices.Start(log.WithContext(ctx))
+	}
 	ok = true
 	return a, nil
 }
 
+// newNotices builds the dispatcher of notices for offline users.
+func newNotices(bdb *bun.DB, cfg config.Config) (*notify.Dispatcher, error) {
+	secret, err := webhook.ParseSecret(cfg.WebhookSecret)
+	if err != nil {
+		return nil, fmt.Errorf("JOBCHAT_WEBHOOK_SECRET: %w", err)
+	}
+	sender, err := webhook.NewSender(webhook.Config{URL: cfg.WebhookURL, Secret: secret, Timeout: cfg.WebhookTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("JOBCHAT_WEBHOOK_URL: %w", err)
+	}
+	return notify.New(bdb, sender, notify.Config{
+		Delay:    cfg.NotifyDelay,
+		RetryMin: cfg.WebhookRetryMin,
+		// A claim outlasts an attempt, or another instance could send the
+		// same notice while the first is still waiting for its answer.
+		Lease: max(2*time.Minute, 2*cfg.WebhookTimeout+30*time.Second),
+	}), nil
+}
+
 func (a *app) close() {
+	if a.notices != nil {
+		// The attempt in hand may finish, for a few seconds at most (one
+		// cut short is sent again under its webhook-id); what this
+		// instance holds goes back to the outbox for the next one.
+		ctx, cancel := context.WithTimeout(context.Background(), min(a.cfg.ShutdownTimeout, 5*time.Second))
+		a.notices.Stop(ctx)
+		cancel()
+	}
 	if a.resolver != nil {
 		// Typers on this instance stop typing with it: tell the others
 		// now rather than leave them to their TTL.

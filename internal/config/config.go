@@ -51,6 +51,11 @@ type Config struct {
 	ContactPolicy   string
 	DefaultRegion   string
 	LegacyCookie    string
+	WebhookURL      string
+	WebhookSecret   string
+	NotifyDelay     time.Duration
+	WebhookRetryMin time.Duration
+	WebhookTimeout  time.Duration
 	Demo            bool
 }
 
@@ -77,13 +82,14 @@ const (
 	GroupWS       = "WebSocket"
 	GroupSSE      = "SSE"
 	GroupLive     = "Live features"
+	GroupNotify   = "Notifications"
 	GroupLegacy   = "Old chat socket"
 )
 
 // Groups lists the groups in the order -h and the README show them, which
 // is also the order of Fields.
 func Groups() []string {
-	return []string{GroupServer, GroupDatabase, GroupAuth, GroupLogs, GroupRedis, GroupLimits, GroupWS, GroupSSE, GroupLive, GroupLegacy}
+	return []string{GroupServer, GroupDatabase, GroupAuth, GroupLogs, GroupRedis, GroupLimits, GroupWS, GroupSSE, GroupLive, GroupNotify, GroupLegacy}
 }
 
 // Fields lists every setting, group by group, in the order the README
@@ -131,6 +137,12 @@ func Fields() []Field {
 		duration(GroupLive, "edit-window", "JOBCHAT_EDIT_WINDOW", "15m", "how long after sending a user may edit their TEXT message", func(c *Config) *time.Duration { return &c.EditWindow }),
 		str(GroupLive, "contact-policy", "JOBCHAT_CONTACT_POLICY", "FLAG", "what a conversation does with messages carrying contact details until the job-service sets its own: ALLOW, FLAG, MASK or BLOCK", func(c *Config) *string { return &c.ContactPolicy }),
 		str(GroupLive, "default-region", "JOBCHAT_DEFAULT_REGION", "US", "ISO 3166-1 region whose national phone numbers count as contact details (international +... numbers always do)", func(c *Config) *string { return &c.DefaultRegion }),
+
+		str(GroupNotify, "webhook-url", "JOBCHAT_WEBHOOK_URL", "", "the notification service's URL, told by webhook of messages not delivered after the notify delay; empty: off, and no notice is queued", func(c *Config) *string { return &c.WebhookURL }),
+		str(GroupNotify, "webhook-secret", "JOBCHAT_WEBHOOK_SECRET", "", "whsec_ and a base64 key of 24 to 64 bytes, signing every webhook (Standard Webhooks); required with JOBCHAT_WEBHOOK_URL", func(c *Config) *string { return &c.WebhookSecret }),
+		duration(GroupNotify, "notify-delay", "JOBCHAT_NOTIFY_DELAY", "30s", "how long after a message its recipient is told of it by webhook if their apps have not received it", func(c *Config) *time.Duration { return &c.NotifyDelay }),
+		duration(GroupNotify, "webhook-retry-min", "JOBCHAT_WEBHOOK_RETRY_MIN", "5s", "the wait before the first retry of a failed webhook, doubled for each next one up to an hour (±20 %), for up to 24 hours", func(c *Config) *time.Duration { return &c.WebhookRetryMin }),
+		duration(GroupNotify, "webhook-timeout", "JOBCHAT_WEBHOOK_TIMEOUT", "10s", "how long one webhook attempt may take, from connecting to the end of the answer", func(c *Config) *time.Duration { return &c.WebhookTimeout }),
 
 		str(GroupLegacy, "legacy-cookie", "JOBCHAT_LEGACY_COOKIE", "jobchat_token", "cookie that may carry the token on the deprecated /ws/chat/{id}/ socket", func(c *Config) *string { return &c.LegacyCookie }),
 	}
@@ -199,6 +211,7 @@ func (c *Config) validate() error {
 	if err := checkRedisURL(c.RedisURL); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, checkWebhook(c.WebhookURL, c.WebhookSecret)...)
 	return errors.Join(errs...)
 }
 
@@ -231,6 +244,24 @@ func checkRedisURL(v string) error {
 	}
 	return fmt.Errorf("JOBCHAT_REDIS_URL must be a Redis URL such as redis://host:6379/0 "+
 		"(rediss://host:6380/0 for TLS, unix:///path/to/redis.sock for a socket), not %s", got)
+}
+
+// checkWebhook refuses a webhook URL that is not absolute http(s), and
+// one without a secret. The secret's key is the webhook package's to
+// read; the error never shows the secret.
+func checkWebhook(rawURL, secret string) []error {
+	if rawURL == "" {
+		return nil
+	}
+	var errs []error
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, errors.New("JOBCHAT_WEBHOOK_URL must be an absolute http:// or https:// URL"))
+	}
+	if !strings.HasPrefix(secret, "whsec_") {
+		errs = append(errs, errors.New(`JOBCHAT_WEBHOOK_SECRET must be set with JOBCHAT_WEBHOOK_URL: "whsec_" and a base64 key (echo "whsec_$(openssl rand -base64 32)" makes one)`))
+	}
+	return errs
 }
 
 func splitList(v string) []string {

@@ -60,6 +60,22 @@ func TestLoad(t *testing.T) {
 				}
 			}},
 		{name: "bad number", env: map[string]string{"JOBCHAT_MAX_MESSAGE_CHARS": "-3"}, wantErr: "JOBCHAT_MAX_MESSAGE_CHARS"},
+		{name: "notifications off by default", check: func(t *testing.T, c Config) {
+			if c.WebhookURL != "" || c.NotifyDelay != 30*time.Second || c.WebhookRetryMin != 5*time.Second || c.WebhookTimeout != 10*time.Second {
+				t.Fatalf("notification defaults: %+v", c)
+			}
+		}},
+		{name: "notifications", env: map[string]string{"JOBCHAT_WEBHOOK_URL": "https://notify.example/hooks/chat", "JOBCHAT_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+			"JOBCHAT_NOTIFY_DELAY": "300ms", "JOBCHAT_WEBHOOK_RETRY_MIN": "50ms"},
+			check: func(t *testing.T, c Config) {
+				if c.WebhookURL != "https://notify.example/hooks/chat" || c.NotifyDelay != 300*time.Millisecond || c.WebhookRetryMin != 50*time.Millisecond {
+					t.Fatalf("notifications: %+v", c)
+				}
+			}},
+		{name: "webhook without a secret", env: map[string]string{"JOBCHAT_WEBHOOK_URL": "https://notify.example/hook"}, wantErr: "JOBCHAT_WEBHOOK_SECRET must be set"},
+		{name: "webhook secret without its prefix", env: map[string]string{"JOBCHAT_WEBHOOK_URL": "https://notify.example/hook", "JOBCHAT_WEBHOOK_SECRET": "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, wantErr: "JOBCHAT_WEBHOOK_SECRET"},
+		{name: "webhook URL not absolute", env: map[string]string{"JOBCHAT_WEBHOOK_URL": "notify.example/hook", "JOBCHAT_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, wantErr: "JOBCHAT_WEBHOOK_URL"},
+		{name: "zero notify delay", env: map[string]string{"JOBCHAT_NOTIFY_DELAY": "0s"}, wantErr: "JOBCHAT_NOTIFY_DELAY"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

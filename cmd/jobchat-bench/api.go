@@ -204,6 +204,14 @@ func (c *gqlClient) lastSeqs(ctx context.Context, svcToken string, convs []conve
 	return out, nil
 }
 
+// participant returns the conversation's worker or its client.
+func (c *conversation) participant(worker bool) *participant {
+	if worker {
+		return &c.Worker
+	}
+	return &c.Client
+}
+
 // signTokens gives both participants of every conversation a token.
 func signTokens(secret []byte, convs []conversation, ttl time.Duration) error {
 	for i := range convs {
@@ -241,23 +249,57 @@ func appendSendBody(b []byte, convID, text string, clientID []byte) []byte {
 // sendResult classifies the answer to a sendMessage: its seq, or a short
 // error class for the report ("RATE_LIMITED", "http 503").
 func parseSendAnswer(status int, body []byte) (seq int64, errClass string) {
-	if i := bytes.Index(body, []byte(`"errors"`)); i >= 0 {
-		if code := jsonStringAfter(body[i:], `"code":"`); code != "" {
-			return 0, code
-		}
-		if msg := jsonStringAfter(body[i:], `"message":"`); msg != "" {
-			return 0, "error: " + truncate(msg, 60)
-		}
-		return 0, "graphql error"
-	}
-	if status != http.StatusOK {
-		return 0, "http " + strconv.Itoa(status)
+	if class := answerError(status, body); class != "" {
+		return 0, class
 	}
 	seq, ok := jsonIntAfter(body, keySeq)
 	if !ok {
 		return 0, "answer without seq"
 	}
 	return seq, ""
+}
+
+const setTypingQuery = `mutation($c:ID!,$t:Boolean!){setTyping(conversationId:$c,typing:$t)}`
+
+// answerError classifies a failed answer to a mutation: its first error's
+// code (or message), or the HTTP status; "" when it succeeded.
+func answerError(status int, body []byte) string {
+	if i := bytes.Index(body, []byte(`"errors"`)); i >= 0 {
+		if code := jsonStringAfter(body[i:], `"code":"`); code != "" {
+			return code
+		}
+		if msg := jsonStringAfter(body[i:], `"message":"`); msg != "" {
+			return "error: " + truncate(msg, 60)
+		}
+		return "graphql error"
+	}
+	if status != http.StatusOK {
+		return "http " + strconv.Itoa(status)
+	}
+	return ""
+}
+
+// appendSetTypingBody writes the JSON body of one setTyping into b.
+func appendSetTypingBody(b []byte, convID string, typing bool) []byte {
+	b = append(b, `{"query":"`...)
+	b = append(b, setTypingQuery...)
+	b = append(b, `","variables":{"c":`...)
+	b = strconv.AppendQuote(b, convID)
+	b = append(b, `,"t":`...)
+	b = strconv.AppendBool(b, typing)
+	return append(b, `}}`...)
+}
+
+// parseSetTypingAnswer classifies the answer to a setTyping: "" when it is
+// true, as the contract says it always is, else a short error class.
+func parseSetTypingAnswer(status int, body []byte) string {
+	if class := answerError(status, body); class != "" {
+		return class
+	}
+	if !bytes.Contains(body, []byte(`"setTyping":true`)) {
+		return "setTyping: answer not true"
+	}
+	return ""
 }
 
 func truncate(s string, n int) string {

@@ -53,6 +53,7 @@ type runner struct {
 	svc     string
 	convs   []conversation
 	subs    []*subscriber
+	users   []*liveUser // -live only
 	pid     int
 	pprof   pprofProbe
 	rep     *report
@@ -164,6 +165,9 @@ func (b *runner) run(ctx context.Context) (*report, error) {
 		return b.rep, err
 	}
 	b.logf("%d conversations ready in %s", len(b.convs), time.Since(t0).Round(time.Millisecond))
+	if o.Live {
+		b.makeUsers()
+	}
 
 	progressCtx, stopProgress := context.WithCancel(ctx)
 	var progressDone sync.WaitGroup
@@ -209,6 +213,12 @@ func (b *runner) run(ctx context.Context) (*report, error) {
 		}
 	}
 
+	if o.Live {
+		if err := b.subscribeLive(ctx); err != nil {
+			return b.rep, err
+		}
+	}
+
 	if o.Idle > 0 {
 		b.setPhase("idle")
 		p0 := readProc(b.pid)
@@ -227,11 +237,16 @@ func (b *runner) run(ctx context.Context) (*report, error) {
 			return b.rep, err
 		}
 	}
+	if o.Live && o.TypingRate > 0 {
+		if err := b.typingPhase(ctx); err != nil {
+			return b.rep, err
+		}
+	}
 	b.rep.Errors = b.l.errs.snapshot()
 	b.rep.SubscriberErrors = b.l.subErrors.Load()
 	b.rep.SubscribersDown = b.l.subDown.Load()
 	b.rep.FinishedAt = time.Now().UTC()
-	return b.rep, nil
+	return b.rep, liveErr(b.rep.Live)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -273,6 +288,9 @@ func (b *runner) connect(ctx context.Context, d wsDialers, nIPs int) error {
 				conn, err := d.open(ctx, i, p.token)
 				if err == nil {
 					s := &subscriber{conv: ci, conn: conn, tracker: newSeqTracker(c.BaseSeq), done: make(chan struct{})}
+					if o.Live {
+						s.lv = b.liveSubFor(i)
+					}
 					if err = s.start(b.l, subscribeFrame(c.ID, c.BaseSeq, sel)); err == nil {
 						mu.Lock()
 						b.subs = append(b.subs, s)
@@ -621,6 +639,7 @@ func (b *runner) progress(ctx context.Context) {
 	prevProc := readProc(b.pid)
 	prevSelf := readProc(os.Getpid())
 	prevHost, _ := hostCPU()
+	var prevTyping [3]int64
 	start := time.Now()
 	for {
 		select {
@@ -649,13 +668,23 @@ func (b *runner) progress(ctx context.Context) {
 			server += fmt.Sprintf(" | bench cpu %3.0f%% | host busy %3.0f%%", 100*(self.cpuSec-prevSelf.cpuSec)/secs, 100*(host-prevHost)/secs)
 		}
 		prevSelf, prevHost = self, host
+		typing := ""
+		c := &b.l.typing
+		st, sp, ib := c.started.Load(), c.stopped.Load(), c.inbox.Load()
+		if b.o.Live {
+			h := b.l.hists.Load()
+			typing = fmt.Sprintf(" | typing calls %d err %d, recv start %d/s stop %d/s own %d p99 %s | inbox %d/s",
+				c.calls.Load(), c.callErr.Load(), st-prevTyping[0], sp-prevTyping[1], c.own.Load(),
+				fmtDur(h.typingE2E.quantile(0.99)), ib-prevTyping[2])
+		}
+		prevTyping = [3]int64{st, sp, ib}
 		if b.o.Progress {
 			h := b.l.hists.Load()
-			fmt.Fprintf(b.stderr, "[%4.0fs] %-14s subs %d down %d | sent %d/s err %d late %d skip %d | deliv %d/s dup %d | e2e p50 %s p99 %s | %s\n",
+			fmt.Fprintf(b.stderr, "[%4.0fs] %-14s subs %d down %d | sent %d/s err %d late %d skip %d | deliv %d/s dup %d | e2e p50 %s p99 %s%s | %s\n",
 				time.Since(start).Seconds(), *b.phase.Load(), b.rep.Connect.connected.Load(), b.l.subDown.Load(),
 				cur.sent-prev.sent, cur.err, cur.late, cur.skipped,
 				cur.deliveries-prev.deliveries, cur.dups,
-				fmtDur(h.e2e.quantile(0.5)), fmtDur(h.e2e.quantile(0.99)), server)
+				fmtDur(h.e2e.quantile(0.5)), fmtDur(h.e2e.quantile(0.99)), typing, server)
 		}
 		prev = cur
 	}

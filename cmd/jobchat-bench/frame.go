@@ -20,10 +20,42 @@ var (
 	keyClientID = []byte(`"clientMessageId":"`)
 )
 
-// frameType returns the graphql-transport-ws message type. The envelope's
-// keys follow the payload in gqlgen's encoding, so the last match is the
-// envelope's even if a payload ever carried a "type" key.
+// leadingEnvelope reads the operation id and the message type of a frame
+// that opens with them, as jobchat's transport writes every frame:
+// {"id":"1","type":"next","payload":…} or {"type":"ping"}. That layout is
+// read from the front, so that keys inside the payload (a conversation's
+// "id") cannot be mistaken for the envelope's. ok is false for any other
+// layout.
+func leadingEnvelope(b []byte) (id, typ []byte, ok bool) {
+	rest := b
+	if r, found := bytes.CutPrefix(rest, []byte(`{"id":"`)); found {
+		j := bytes.IndexByte(r, '"')
+		if j < 0 {
+			return nil, nil, false
+		}
+		id, rest = r[:j], r[j+1:]
+		if rest, found = bytes.CutPrefix(rest, []byte(`,"type":"`)); !found {
+			return nil, nil, false
+		}
+	} else if rest, found = bytes.CutPrefix(rest, []byte(`{"type":"`)); !found {
+		return nil, nil, false
+	}
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		return nil, nil, false
+	}
+	return id, rest[:j], true
+}
+
+// frameType returns the graphql-transport-ws message type: from the front
+// when the frame opens with its envelope (jobchat), else from the back,
+// since the envelope's keys follow the payload in gqlgen's own encoding and
+// the last match is then the envelope's even if a payload carried a "type"
+// key.
 func frameType(b []byte) []byte {
+	if _, typ, ok := leadingEnvelope(b); ok {
+		return typ
+	}
 	i := bytes.LastIndex(b, keyType)
 	if i < 0 {
 		return nil
@@ -36,8 +68,12 @@ func frameType(b []byte) []byte {
 	return rest[:j]
 }
 
-// frameID returns the envelope's operation id (the last "id" key, as above).
+// frameID returns the envelope's operation id (from the front or the back,
+// as above).
 func frameID(b []byte) []byte {
+	if id, _, ok := leadingEnvelope(b); ok {
+		return id
+	}
 	i := bytes.LastIndex(b, keyID)
 	if i < 0 {
 		return nil
@@ -164,3 +200,34 @@ func nextFields(b []byte, tag string) (seq int64, due, started time.Duration, ti
 	due, started, timed = parseClientID(rest[:j], tag)
 	return seq, due, started, timed, true
 }
+
+// The live scenario's other two subscriptions select kind first, so the
+// first "kind" in a frame is the event's own; the activity's actor is
+// selected as actor { id }.
+var (
+	keyKind    = []byte(`"kind":"`)
+	keyActorID = []byte(`"actor":{"id":"`)
+)
+
+// bytesAfter returns the string value following key (a pattern ending in
+// the opening quote) without copying it; nil when key is absent.
+func bytesAfter(b, key []byte) []byte {
+	i := bytes.Index(b, key)
+	if i < 0 {
+		return nil
+	}
+	rest := b[i+len(key):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		return nil
+	}
+	return rest[:j]
+}
+
+// eventKind returns the kind of an inboxUpdated or conversationActivity
+// event in a next frame.
+func eventKind(b []byte) []byte { return bytesAfter(b, keyKind) }
+
+// activityActor returns the actor's id in a conversationActivity next
+// frame; nil when the actor is null (the job-service acted).
+func activityActor(b []byte) []byte { return bytesAfter(b, keyActorID) }

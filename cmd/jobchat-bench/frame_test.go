@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 )
@@ -37,6 +38,11 @@ func TestFrameTypeAndID(t *testing.T) {
 		{`{"payload":{"data":{"sendMessage":{"seq":3}}},"id":"17","type":"next"}`, "next", "17"},
 		{`{"id":"9","type":"complete"}`, "complete", "9"},
 		{`{"payload":{"data":{"messageAdded":{"messageType":"TEXT"}}},"id":"1","type":"next"}`, "next", "1"},
+		// jobchat's transport opens every frame with its envelope; keys of
+		// the same name in the payload must not be taken for it.
+		{`{"id":"2","type":"next","payload":{"data":{"inboxUpdated":{"kind":"READ","conversation":{"id":"c9","type":"x"}}}}}`, "next", "2"},
+		{`{"id":"12","type":"complete"}`, "complete", "12"},
+		{`{"type":"ka"}`, "ka", ""},
 	}
 	for _, c := range cases {
 		if got := string(frameType([]byte(c.frame))); got != c.typ {
@@ -45,6 +51,42 @@ func TestFrameTypeAndID(t *testing.T) {
 		if got := string(frameID([]byte(c.frame))); got != c.id {
 			t.Errorf("%s: id %q, want %q", c.frame, got, c.id)
 		}
+	}
+}
+
+func TestLeadingEnvelope(t *testing.T) {
+	for _, c := range []struct {
+		frame, id, typ string
+		ok             bool
+	}{
+		{`{"id":"3","type":"next","payload":{}}`, "3", "next", true},
+		{`{"type":"pong"}`, "", "pong", true},
+		{`{"payload":{},"id":"1","type":"next"}`, "", "", false},
+		{`{"id":"3","payload":{},"type":"next"}`, "", "", false},
+		{`{"id":"3`, "", "", false},
+		{`{"type":"next`, "", "", false},
+		{``, "", "", false},
+	} {
+		id, typ, ok := leadingEnvelope([]byte(c.frame))
+		if string(id) != c.id || string(typ) != c.typ || ok != c.ok {
+			t.Errorf("%s: %q %q %v, want %q %q %v", c.frame, id, typ, ok, c.id, c.typ, c.ok)
+		}
+	}
+}
+
+func TestEventKindAndActor(t *testing.T) {
+	f := activityFrame("TYPING_STOPPED", "bench-ab-w3")
+	if k, a := eventKind(f), activityActor(f); string(k) != "TYPING_STOPPED" || string(a) != "bench-ab-w3" {
+		t.Fatalf("kind %q actor %q", k, a)
+	}
+	if a := activityActor(activityFrame("CONVERSATION_CLOSED", "")); a != nil {
+		t.Fatalf("null actor read as %q", a)
+	}
+	if k := eventKind(inboxFrame("CONVERSATION_OPENED")); string(k) != "CONVERSATION_OPENED" {
+		t.Fatalf("inbox kind %q", k)
+	}
+	if k := eventKind([]byte(`{"id":"2","type":"next","payload":{"errors":[]}}`)); k != nil {
+		t.Fatalf("kind %q in a frame without one", k)
 	}
 }
 
@@ -153,5 +195,33 @@ func TestParseHostCPU(t *testing.T) {
 	}
 	if _, ok := parseHostCPU([]byte("intr 1 2 3\n")); ok {
 		t.Fatal("a file without the cpu line parsed")
+	}
+}
+
+func TestSetTypingBodyAndAnswer(t *testing.T) {
+	b := appendSetTypingBody(nil, `conv"1`, false)
+	var v struct {
+		Query     string         `json:"query"`
+		Variables map[string]any `json:"variables"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	if v.Query != setTypingQuery || v.Variables["c"] != `conv"1` || v.Variables["t"] != false {
+		t.Fatalf("%+v", v)
+	}
+	for _, c := range []struct {
+		status int
+		body   string
+		class  string
+	}{
+		{200, `{"data":{"setTyping":true}}`, ""},
+		{200, `{"data":{"setTyping":false}}`, "setTyping: answer not true"},
+		{200, `{"errors":[{"message":"closed","extensions":{"code":"FAILED_PRECONDITION"}}],"data":null}`, "FAILED_PRECONDITION"},
+		{502, `bad gateway`, "http 502"},
+	} {
+		if got := parseSetTypingAnswer(c.status, []byte(c.body)); got != c.class {
+			t.Errorf("%d %s: %q, want %q", c.status, c.body, got, c.class)
+		}
 	}
 }

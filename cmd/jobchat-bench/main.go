@@ -2,7 +2,10 @@
 // graphql-transport-ws subscriptions to messageAdded, sends messages on an
 // open-loop schedule over HTTP or WebSocket, and reports send and end-to-end
 // latency, deliveries per second, loss and duplication per subscriber (by
-// seq), errors, and the server's RSS, CPU and goroutines.
+// seq), errors, and the server's RSS, CPU and goroutines. Its live scenario
+// gives every socket inboxUpdated and conversationActivity as well and has
+// the users type (setTyping) in bursts, reporting memory per user with three
+// subscriptions, CPU per typing event delivered and goroutines per socket.
 //
 // See bench/README.md for the scenarios and how to read the output.
 package main
@@ -45,7 +48,12 @@ const (
 	maxDuration      = 10 * time.Minute
 	maxSteps         = 20
 	maxMessageBytes  = 4000
+	maxTypingRate    = 50_000
 )
+
+// typingEvery is how often a user starts typing unless -typing-rate says
+// otherwise: someone in a lively chat, on average.
+const typingEvery = 20 * time.Second
 
 // options are the run's settings after the scenario preset and the flags.
 type options struct {
@@ -84,6 +92,12 @@ type options struct {
 	ConnectTimeout  time.Duration `json:"connect_timeout_ns"`
 	DialConcurrency int           `json:"dial_concurrency"`
 	SourceIPs       int           `json:"source_ips"`
+	Live            bool          `json:"live"`
+	TypingRate      float64       `json:"typing_rate,omitempty"`
+	TypingRenew     time.Duration `json:"typing_renew_ns,omitempty"`
+	TypingMin       time.Duration `json:"typing_min_ns,omitempty"`
+	TypingMax       time.Duration `json:"typing_max_ns,omitempty"`
+	TypingSendFrac  float64       `json:"typing_send_frac,omitempty"`
 	JSONPath        string        `json:"json_path,omitempty"`
 	Progress        bool          `json:"progress"`
 
@@ -113,6 +127,10 @@ func presets() map[string]preset {
 		"latency": {"send and delivery latency at 1000 sends/s", map[string]string{
 			"conversations": "100", "subscribers": "200", "rate": "1000", "senders": "32", "duration": "30s",
 		}},
+		"live": {"2000 users in 1000 conversations, 3 subscriptions a socket, typing at 100 bursts/s", map[string]string{
+			"live": "true", "conversations": "1000", "subscribers": "2000", "typing-rate": "100", "senders": "16",
+			"duration": "30s", "settle": "3s",
+		}},
 	}
 }
 
@@ -127,7 +145,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	var env listFlag
 	fs := flag.NewFlagSet("jobchat-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.Scenario, "scenario", "custom", "preset: idle, fanout, one2one, latency or custom; explicit flags override it")
+	fs.StringVar(&o.Scenario, "scenario", "custom", "preset: idle, fanout, one2one, latency, live or custom; explicit flags override it")
 	fs.StringVar(&o.URL, "url", "http://127.0.0.1:8080", "server to load (ignored with -spawn)")
 	fs.BoolVar(&o.AllowRemote, "allow-remote", false, "allow a -url that is not a loopback address")
 	fs.BoolVar(&o.Spawn, "spawn", false, "build and start a server of our own on a free loopback port (SQLite unless -db)")
@@ -145,7 +163,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.IntVar(&o.Subscribers, "subscribers", 6, "subscribed sockets (N), spread round-robin over the conversations and their two participants")
 	fs.StringVar(&o.Fields, "fields", "seq clientMessageId messageText senderName messageType timestamp", "Message fields each subscription selects (seq and clientMessageId are always added)")
 	fs.Float64Var(&o.Rate, "rate", 10, "sends per second over all senders (R); 0: no sends")
-	fs.IntVar(&o.Senders, "senders", 8, "concurrent senders (S); each has one send in flight")
+	fs.IntVar(&o.Senders, "senders", 8, "concurrent senders (S); each has one send in flight (with -live: the typing workers, one call in flight each)")
 	fs.StringVar(&o.SendVia, "send-via", "http", "http (POST /query) or ws (mutations over graphql-transport-ws sockets, one per participant)")
 	fs.DurationVar(&o.Duration, "duration", 3*time.Second, "length of the send phase (of each step with -find-max)")
 	fs.IntVar(&o.MessageBytes, "message-bytes", 64, "length of each messageText")
@@ -163,11 +181,17 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.DurationVar(&o.ConnectTimeout, "connect-timeout", 90*time.Second, "stop opening sockets after this")
 	fs.IntVar(&o.DialConcurrency, "dial-concurrency", 64, "sockets opened at once")
 	fs.IntVar(&o.SourceIPs, "source-ips", 0, "spread client sockets over this many 127.0.0.x source addresses (0: one per 5000 sockets when over 5000)")
+	fs.BoolVar(&o.Live, "live", false, "each socket also subscribes to inboxUpdated and conversationActivity (3 subscriptions), and the send phase is typing bursts (-typing-*) instead of -rate")
+	fs.Float64Var(&o.TypingRate, "typing-rate", 0, "-live: typing bursts started per second over all users, each one TYPING_STARTED and one TYPING_STOPPED for the other participant (default: one burst per user every 20 s, 100/s for 2,000 users; 0 given explicitly: no typing)")
+	fs.DurationVar(&o.TypingRenew, "typing-renew", 2500*time.Millisecond, "-live: setTyping(true) renewal interval while a burst lasts (the server's TTL is 6 s by default)")
+	fs.DurationVar(&o.TypingMin, "typing-min", time.Second, "-live: shortest burst, setTyping(true) to its end")
+	fs.DurationVar(&o.TypingMax, "typing-max", 8*time.Second, "-live: longest burst")
+	fs.Float64Var(&o.TypingSendFrac, "typing-send-frac", 0.5, "-live: fraction of bursts that end with sendMessage; the others end with setTyping(false)")
 	fs.StringVar(&o.JSONPath, "json", "", "write the JSON report to this file")
 	fs.BoolVar(&o.Progress, "progress", true, "print a progress line per second to stderr")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "jobchat-bench: load generator for jobchat (graphql-transport-ws)\n\nScenarios (-scenario):\n")
-		for _, name := range []string{"idle", "fanout", "one2one", "latency", "custom"} {
+		for _, name := range []string{"idle", "fanout", "one2one", "latency", "live", "custom"} {
 			fmt.Fprintf(stderr, "  %-8s %s\n", name, presets()[name].about)
 		}
 		fmt.Fprintf(stderr, "\nFlags:\n")
@@ -181,7 +205,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	}
 	p, ok := presets()[o.Scenario]
 	if !ok {
-		return o, fmt.Errorf("-scenario %q: want idle, fanout, one2one, latency or custom", o.Scenario)
+		return o, fmt.Errorf("-scenario %q: want idle, fanout, one2one, latency, live or custom", o.Scenario)
 	}
 	explicit := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
@@ -194,6 +218,19 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	}
 	if o.Spawn && (explicit["url"] || explicit["server-pid"]) {
 		return o, errors.New("-spawn starts a server of its own; drop -url and -server-pid")
+	}
+	if o.Live {
+		// Messages come from the typing bursts; and a burst whose stop
+		// call failed ends only at the server's typing TTL (6 s).
+		if !explicit["rate"] {
+			o.Rate = 0
+		}
+		if !explicit["drain"] {
+			o.Drain = 10 * time.Second
+		}
+		if !explicit["typing-rate"] && o.TypingRate == 0 {
+			o.TypingRate = float64(o.typers()) / typingEvery.Seconds()
+		}
 	}
 	if o.FindMax && !explicit["duration"] {
 		// Steps are short so that a full search fits in about two minutes.
@@ -238,6 +275,20 @@ func (o *options) validate() error {
 	check(o.FindMax == false || o.Rate > 0, "-find-max needs a starting -rate")
 	check(o.Spawn || o.DB == "", "-db only applies with -spawn (point -url at a server that uses the database instead)")
 	check(o.Spawn || o.secret != "", "-secret (or $JOBCHAT_JWT_SECRET) is needed to sign tokens for -url; or use -spawn")
+	if o.Live {
+		check(o.Rate == 0 && !o.FindMax, "-live sends its messages at the end of typing bursts: drop -rate and -find-max")
+		check(o.TypingRate >= 0 && o.TypingRate <= maxTypingRate, "-typing-rate must be 0..%d", maxTypingRate)
+		check(o.TypingRenew > 0 && o.TypingRenew <= time.Minute, "-typing-renew must be positive and at most 1m")
+		check(o.TypingMin > 0 && o.TypingMax >= o.TypingMin && o.TypingMax <= time.Minute, "-typing-min and -typing-max: want 0 < min ≤ max ≤ 1m")
+		check(o.TypingSendFrac >= 0 && o.TypingSendFrac <= 1, "-typing-send-frac must be 0..1")
+		check(len(o.ConversationIDs) == 0, "-live creates its own conversations (each user in one): drop -conversation-ids")
+		check(o.SendVia == "http", "-live makes its calls over HTTP: drop -send-via")
+		if len(errs) == 0 && o.TypingRate > 0 {
+			// The same check the run makes, before anything starts.
+			_, err := newTypingPlan(0, o.TypingRate, o.Duration, o.typers(), o.TypingRenew, o.TypingMin, o.TypingMax, o.TypingSendFrac, 0)
+			check(err == nil, "%v", err)
+		}
+	}
 	for _, kv := range o.ServerEnv {
 		check(strings.Contains(kv, "="), "-server-env %q: want KEY=VALUE", kv)
 	}
@@ -263,4 +314,11 @@ func (o *options) selection() string {
 		}
 	}
 	return strings.Join(fields, " ")
+}
+
+// typers is how many users the live scenario has: the distinct participants
+// of the requested sockets (socket i is conversation i mod C's client in
+// even rounds, its worker in odd ones). Every one of them types.
+func (o *options) typers() int {
+	return min(o.Subscribers, 2*o.Conversations)
 }

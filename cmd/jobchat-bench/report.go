@@ -23,6 +23,7 @@ type report struct {
 	Connect          connectResult    `json:"connect"`
 	Memory           memoryResult     `json:"memory"`
 	Idle             *idleResult      `json:"idle,omitempty"`
+	Live             *liveResult      `json:"live,omitempty"`
 	Steps            []stepResult     `json:"steps,omitempty"`
 	MaxSustainedRate float64          `json:"max_sustained_rate,omitempty"`
 	SubscriberErrors int64            `json:"subscriber_errors"`
@@ -78,6 +79,105 @@ type idleResult struct {
 	CPUSeconds float64 `json:"cpu_seconds"`
 	CPUPercent float64 `json:"cpu_percent"`
 	RSSBytes   int64   `json:"rss_bytes"`
+}
+
+// liveResult is the live scenario's: memory and goroutines with three
+// subscriptions per socket, and the typing phase. Memory with one
+// subscription is in memoryResult. -1 means not available.
+type liveResult struct {
+	Users                  int     `json:"users"`
+	Sockets                int     `json:"sockets"`
+	SubscriptionsPerSocket int     `json:"subscriptions_per_socket"`
+	SubscribeFailed        int     `json:"subscribe_failed"`
+	SubscribeSeconds       float64 `json:"subscribe_seconds"`
+
+	RSSThreeSubsBytes     int64    `json:"rss_three_subs_bytes"`
+	RSSPerSocketBytes     int64    `json:"rss_per_socket_bytes"`
+	RSSPerAddedSubBytes   int64    `json:"rss_per_added_subscription_bytes"`
+	HeapInuseThreeSubs    int64    `json:"heap_inuse_three_subs_bytes"`
+	HeapPerSocketBytes    int64    `json:"heap_per_socket_bytes"`
+	HeapPerAddedSubBytes  int64    `json:"heap_per_added_subscription_bytes"`
+	GoroutinesThreeSubs   int64    `json:"goroutines_three_subs"`
+	GoroutinesPerSocket   float64  `json:"goroutines_per_socket"`
+	GoroutinesPerAddedSub float64  `json:"goroutines_per_added_subscription"`
+	Pushed                bool     `json:"pushed"`
+	PushedFailures        []string `json:"pushed_failures,omitempty"`
+
+	TypingRate      float64        `json:"typing_rate"`
+	DurationSeconds float64        `json:"duration_seconds"`
+	Scheduled       int64          `json:"bursts_scheduled"`
+	BurstsStarted   int64          `json:"bursts_started"`
+	BurstsSkipped   int64          `json:"bursts_skipped"`
+	SetTypingCalls  int64          `json:"set_typing_calls"`
+	SetTypingOK     int64          `json:"set_typing_ok"`
+	SetTypingErrors int64          `json:"set_typing_errors"`
+	SetTypingLate   int64          `json:"set_typing_late"`
+	SetTyping       latencySummary `json:"set_typing_latency"`
+	MessagesSent    int64          `json:"messages_sent"`
+	MessagesOK      int64          `json:"messages_ok"`
+	MessageErrors   int64          `json:"message_errors"`
+	MessageSend     latencySummary `json:"message_send_latency"`
+
+	// Received against expected, socket by socket.
+	TypingStarted countCheck `json:"typing_started"`
+	TypingStopped countCheck `json:"typing_stopped"`
+	Inbox         countCheck `json:"inbox_message_added"`
+	Messages      countCheck `json:"messages"`
+	MessageDups   int64      `json:"message_dups"`
+	// TypingLatency: a burst's start due → TYPING_STARTED at each of the
+	// other participant's sockets.
+	TypingLatency latencySummary `json:"typing_latency"`
+	MessageE2E    latencySummary `json:"message_e2e_latency"`
+
+	OwnTyping        int64 `json:"own_typing"`
+	TypingOutOfOrder int64 `json:"typing_out_of_order"`
+	ForeignTyping    int64 `json:"foreign_typing"`
+	OtherInbox       int64 `json:"other_inbox_events"`
+	OtherActivity    int64 `json:"other_activity_events"`
+	Unexpected       int64 `json:"unexpected_frames"`
+
+	// The window is the typing phase and its drain.
+	WindowSeconds           float64 `json:"window_seconds"`
+	TypingEventsPerSecond   float64 `json:"typing_events_per_second"`
+	DeliveriesPerSecond     float64 `json:"deliveries_per_second"`
+	ServerCPUSeconds        float64 `json:"server_cpu_seconds"`
+	ServerCPUPercent        float64 `json:"server_cpu_percent"`
+	CPUMicrosPerTypingEvent float64 `json:"server_cpu_us_per_typing_event"`
+	CPUMicrosPerDelivery    float64 `json:"server_cpu_us_per_delivery"`
+	CPUMicrosPerCall        float64 `json:"server_cpu_us_per_call"`
+	BenchCPUPercent         float64 `json:"bench_cpu_percent"`
+	OtherCPUPercent         float64 `json:"other_cpu_percent"`
+	ServerRSSPeakBytes      int64   `json:"server_rss_peak_bytes"`
+
+	GoroutinesAfterLoad          int64   `json:"goroutines_after_load"`
+	GoroutinesPerSocketAfterLoad float64 `json:"goroutines_per_socket_after_load"`
+
+	Pass        bool     `json:"pass"`
+	FailReasons []string `json:"fail_reasons,omitempty"`
+}
+
+// judge passes a typing phase that lost nothing, broke no rule and had no
+// errors.
+func (r *liveResult) judge() {
+	var why []string
+	add := func(n int64, what string) {
+		if n > 0 {
+			why = append(why, fmt.Sprintf("%d %s", n, what))
+		}
+	}
+	add(r.TypingStarted.Lost+r.TypingStopped.Lost, "typing events lost")
+	add(r.Inbox.Lost, "inbox events lost")
+	add(r.Messages.Lost, "messages lost")
+	add(r.MessageDups, "messages duplicated")
+	add(r.OwnTyping, "own typing events delivered")
+	add(r.TypingOutOfOrder, "typing events out of order")
+	add(r.ForeignTyping, "typing events by strangers")
+	add(r.SetTypingErrors+r.MessageErrors, "call errors")
+	add(r.BurstsSkipped, "bursts skipped")
+	add(int64(r.SubscribeFailed), "subscriptions failed")
+	why = append(why, r.PushedFailures...)
+	r.FailReasons = why
+	r.Pass = len(why) == 0
 }
 
 type stepResult struct {
@@ -218,6 +318,9 @@ func markdown(r *report) string {
 			}
 		}
 	}
+	if r.Live != nil {
+		liveMarkdown(&b, r)
+	}
 	if len(r.Errors) > 0 || r.SubscribersDown > 0 || r.SubscriberErrors > 0 {
 		fmt.Fprintf(&b, "Subscribers down: %d, subscription errors: %d.\n\n", r.SubscribersDown, r.SubscriberErrors)
 		if len(r.Errors) > 0 {
@@ -255,4 +358,66 @@ func kibOrNA(n int64, ok bool) string {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.1f KiB", float64(n)/1024)
+}
+
+func liveMarkdown(b *strings.Builder, rep *report) {
+	r, m := rep.Live, rep.Memory
+	who := "socket"
+	if r.Users == r.Sockets {
+		who = "user (one socket each)"
+	}
+	fmt.Fprintf(b, "Live: %d users, %d sockets, each with messageAdded, inboxUpdated and conversationActivity.\n\n", r.Users, r.Sockets)
+	b.WriteString("| 3 subscriptions per socket | value |\n| --- | --- |\n")
+	fmt.Fprintf(b, "| server RSS per %s, 1 → 3 subscriptions | %s → **%s** |\n", who,
+		kibOrNA(m.RSSPerSocketBytes, m.RSSAfterBytes > 0), kibOrNA(r.RSSPerSocketBytes, r.RSSThreeSubsBytes > 0))
+	fmt.Fprintf(b, "| Go heap per %s after GC, 1 → 3 subscriptions | %s → **%s** |\n", who,
+		kibOrNA(m.HeapPerSocketBytes, m.HeapInuseAfter > 0), kibOrNA(r.HeapPerSocketBytes, r.HeapInuseThreeSubs > 0))
+	fmt.Fprintf(b, "| each added subscription | RSS %s, heap %s |\n",
+		kibOrNA(r.RSSPerAddedSubBytes, r.RSSThreeSubsBytes > 0), kibOrNA(r.HeapPerAddedSubBytes, r.HeapInuseThreeSubs > 0))
+	if r.GoroutinesPerSocket >= 0 {
+		pushed := "yes"
+		if !r.Pushed {
+			pushed = "**NO: " + strings.Join(r.PushedFailures, "; ") + "**"
+		}
+		fmt.Fprintf(b, "| goroutines per socket, 1 → 3 subscriptions (per added subscription) | %.2f → **%.2f** (%.3f) |\n", m.GoroutinesPerSocket, r.GoroutinesPerSocket, r.GoroutinesPerAddedSub)
+		fmt.Fprintf(b, "| pushed (≤ %.1f goroutines per socket, none per subscription) | %s |\n", maxGoroutinesPerSocket, pushed)
+	} else {
+		b.WriteString("| goroutines | n/a (no /debug/pprof) |\n")
+	}
+	fmt.Fprintf(b, "| subscriptions 2 and 3 in place on every socket (failed) | %.2f s (%d) |\n", r.SubscribeSeconds, r.SubscribeFailed)
+	b.WriteString("\n")
+	if r.Scheduled == 0 {
+		return
+	}
+	b.WriteString("| typing phase | value |\n| --- | --- |\n")
+	fmt.Fprintf(b, "| bursts/s target; scheduled → started (skipped) | %.0f; %d → %d (%d) |\n", r.TypingRate, r.Scheduled, r.BurstsStarted, r.BurstsSkipped)
+	fmt.Fprintf(b, "| setTyping calls ok / err / late; p50 / p99 ms | %d / %d / %d; %.2f / %.2f |\n", r.SetTypingOK, r.SetTypingErrors, r.SetTypingLate, r.SetTyping.P50Ms, r.SetTyping.P99Ms)
+	fmt.Fprintf(b, "| messages ending a burst: ok / err; send p50 / p99 ms | %d / %d; %.2f / %.2f |\n", r.MessagesOK, r.MessageErrors, r.MessageSend.P50Ms, r.MessageSend.P99Ms)
+	row := func(name string, c countCheck) {
+		fmt.Fprintf(b, "| %s received / expected (lost, extra) | %d / %d (%d, %d) |\n", name, c.Received, c.Expected, c.Lost, c.Extra)
+	}
+	row("TYPING_STARTED", r.TypingStarted)
+	row("TYPING_STOPPED", r.TypingStopped)
+	row("inbox MESSAGE_ADDED", r.Inbox)
+	row("messageAdded", r.Messages)
+	fmt.Fprintf(b, "| typer's own typing received / out of order / by strangers | %d / %d / %d |\n", r.OwnTyping, r.TypingOutOfOrder, r.ForeignTyping)
+	if r.OtherInbox+r.OtherActivity+r.Unexpected > 0 {
+		fmt.Fprintf(b, "| other inbox / other activity / unexpected frames | %d / %d / %d |\n", r.OtherInbox, r.OtherActivity, r.Unexpected)
+	}
+	fmt.Fprintf(b, "| typing start → other side p50 / p99 / max ms | %.2f / %.2f / %.2f |\n", r.TypingLatency.P50Ms, r.TypingLatency.P99Ms, r.TypingLatency.MaxMs)
+	fmt.Fprintf(b, "| message e2e p50 / p99 / max ms | %.2f / %.2f / %.2f |\n", r.MessageE2E.P50Ms, r.MessageE2E.P99Ms, r.MessageE2E.MaxMs)
+	fmt.Fprintf(b, "| typing events / all deliveries per second (over %.1f s) | %.0f / %.0f |\n", r.WindowSeconds, r.TypingEventsPerSecond, r.DeliveriesPerSecond)
+	fmt.Fprintf(b, "| server CPU | %.1f%% of a core (%.2f CPU s) |\n", r.ServerCPUPercent, r.ServerCPUSeconds)
+	fmt.Fprintf(b, "| **server CPU µs per typing event delivered** (all the phase's CPU) | **%.1f** |\n", r.CPUMicrosPerTypingEvent)
+	fmt.Fprintf(b, "| server CPU µs per delivery (typing, inbox, messages) / per call (setTyping, sendMessage) | %.1f / %.1f |\n", r.CPUMicrosPerDelivery, r.CPUMicrosPerCall)
+	fmt.Fprintf(b, "| bench CPU / other CPU | %.0f%% / %.0f%% |\n", r.BenchCPUPercent, r.OtherCPUPercent)
+	fmt.Fprintf(b, "| server RSS peak | %s |\n", mibOrNA(r.ServerRSSPeakBytes))
+	if r.GoroutinesAfterLoad >= 0 {
+		fmt.Fprintf(b, "| goroutines after the load | %d (%.2f per socket) |\n", r.GoroutinesAfterLoad, r.GoroutinesPerSocketAfterLoad)
+	}
+	pass := "yes"
+	if !r.Pass {
+		pass = "no: " + strings.Join(r.FailReasons, ", ")
+	}
+	fmt.Fprintf(b, "| pass | %s |\n\n", pass)
 }

@@ -33,6 +33,8 @@ type live struct {
 	subErrors, subDown                   atomic.Int64
 	lastRecv                             atomic.Int64 // ns since base
 	closing                              atomic.Bool
+	// The live scenario's other subscriptions, over all sockets.
+	typing liveCounters
 
 	hists atomic.Pointer[stepHists]
 	errs  errorCounts
@@ -44,6 +46,9 @@ type stepHists struct {
 	sendSvc histogram // started → answer
 	e2e     histogram // due → received by a subscriber
 	e2eSvc  histogram // started → received
+	// The live scenario's typing.
+	typingCall histogram // setTyping: due → answer
+	typingE2E  histogram // a burst's start due → TYPING_STARTED at the other participant's socket
 }
 
 func (l *live) now() time.Duration { return time.Since(l.base) }
@@ -213,6 +218,9 @@ type subscriber struct {
 	tracker *seqTracker
 	wmu     sync.Mutex // pongs from the reader and the close at the end
 	done    chan struct{}
+	// lv is set in the live scenario, whose sockets have two more
+	// subscriptions (ids 2 and 3); nil otherwise.
+	lv *liveSub
 }
 
 // subscribeFrame asks for messageAdded after base, so that no message sent
@@ -231,14 +239,21 @@ func subscribeFrame(convID string, base int64, fields string) []byte {
 }
 
 func (s *subscriber) start(l *live, frame []byte) error {
-	s.wmu.Lock()
-	err := s.conn.WriteMessage(websocket.TextMessage, frame)
-	s.wmu.Unlock()
-	if err != nil {
+	if err := s.write(frame); err != nil {
 		return fmt.Errorf("subscribe: %w", err)
 	}
 	go s.read(l)
 	return nil
+}
+
+// write sends one frame (a subscribe, a ping).
+func (s *subscriber) write(frame []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	_ = s.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	err := s.conn.WriteMessage(websocket.TextMessage, frame)
+	_ = s.conn.SetWriteDeadline(time.Time{})
+	return err
 }
 
 // read runs until the socket closes. It allocates nothing per message but
@@ -258,6 +273,12 @@ func (s *subscriber) read(l *live) {
 		}
 		switch string(frameType(buf)) {
 		case "next":
+			if s.lv != nil {
+				if id := frameID(buf); string(id) != "1" {
+					s.lv.next(l, id, buf)
+					continue
+				}
+			}
 			seq, due, started, timed, ok := nextFields(buf, l.tag)
 			if !ok {
 				l.subErrors.Add(1)
@@ -274,12 +295,7 @@ func (s *subscriber) read(l *live) {
 				h.e2e.record(now - due)
 				h.e2eSvc.record(now - started)
 				l.timed.Add(1)
-				for {
-					last := l.lastRecv.Load()
-					if int64(now) <= last || l.lastRecv.CompareAndSwap(last, int64(now)) {
-						break
-					}
-				}
+				markRecv(l, now)
 			}
 		case "ping":
 			s.wmu.Lock()
@@ -288,6 +304,13 @@ func (s *subscriber) read(l *live) {
 			s.wmu.Unlock()
 			if err != nil && !l.closing.Load() {
 				l.errs.add(errClass("pong", err))
+			}
+		case "pong":
+			if s.lv != nil {
+				select {
+				case s.lv.pong <- struct{}{}:
+				default:
+				}
 			}
 		case "error", "complete":
 			// A subscription that ends or fails delivers nothing more; its
@@ -323,11 +346,27 @@ type httpSender struct {
 }
 
 func (h *httpSender) send(ctx context.Context, c *conversation, worker bool, clientID []byte, text string) (int64, string) {
-	p := &c.Client
-	if worker {
-		p = &c.Worker
-	}
 	h.body = appendSendBody(h.body[:0], c.ID, text, clientID)
+	status, class := h.post(ctx, "send", c.participant(worker).token)
+	if class != "" {
+		return 0, class
+	}
+	return parseSendAnswer(status, h.resp.Bytes())
+}
+
+// setTyping calls setTyping as the participant; "" when it answered true.
+func (h *httpSender) setTyping(ctx context.Context, c *conversation, worker, typing bool) string {
+	h.body = appendSetTypingBody(h.body[:0], c.ID, typing)
+	status, class := h.post(ctx, "setTyping", c.participant(worker).token)
+	if class != "" {
+		return class
+	}
+	return parseSetTypingAnswer(status, h.resp.Bytes())
+}
+
+// post sends h.body as the holder of token and reads the answer into
+// h.resp; class is set when no answer came.
+func (h *httpSender) post(ctx context.Context, what, token string) (status int, class string) {
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, bytes.NewReader(h.body))
@@ -335,18 +374,18 @@ func (h *httpSender) send(ctx context.Context, c *conversation, worker bool, cli
 		return 0, errClass("request", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+p.token)
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := h.client.Do(req)
 	if err != nil {
-		return 0, errClass("send", err)
+		return 0, errClass(what, err)
 	}
 	h.resp.Reset()
 	_, err = h.resp.ReadFrom(io.LimitReader(resp.Body, maxFrame))
 	_ = resp.Body.Close()
 	if err != nil {
-		return 0, errClass("send: read answer", err)
+		return 0, errClass(what+": read answer", err)
 	}
-	return parseSendAnswer(resp.StatusCode, h.resp.Bytes())
+	return resp.StatusCode, ""
 }
 
 // wsSendConn is a socket that carries sendMessage mutations for one

@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/url"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
+	"github.com/uptrace/bun/dialect/pgdialect"
 )
 
 // Role is a participant's part in a conversation. Its values are the
@@ -220,6 +223,22 @@ func SelectParticipants(ctx context.Context, idb bun.IDB, conversationID string)
 	return ps, nil
 }
 
+// SelectParticipantsOf loads the participants of every conversation in
+// conversationIDs, with their profiles, in one query.
+func SelectParticipantsOf(ctx context.Context, idb bun.IDB, conversationIDs []string) ([]*Participant, error) {
+	if len(conversationIDs) == 0 {
+		return nil, nil
+	}
+	var ps []*Participant
+	err := idb.NewSelect().Model(&ps).Relation("Profile").
+		Where("p.conversation_id IN (?)", bun.List(conversationIDs)).
+		Scan(ctx)
+	if err != nil {
+		return nil, mapErr("select participants of conversations", err)
+	}
+	return ps, nil
+}
+
 // SelectLastSeq reads a conversation's newest seq.
 func SelectLastSeq(ctx context.Context, idb bun.IDB, conversationID string) (int64, error) {
 	var seq int64
@@ -229,6 +248,88 @@ func SelectLastSeq(ctx context.Context, idb bun.IDB, conversationID string) (int
 		return 0, mapErr("select last seq", err)
 	}
 	return seq, nil
+}
+
+// SeqPosition is how far a reader has got in a conversation's messages.
+type SeqPosition struct {
+	ConversationID string
+	Seq            int64
+}
+
+// ConversationSeq is a conversation's newest seq.
+type ConversationSeq struct {
+	ID      string `bun:"id"`
+	LastSeq int64  `bun:"last_seq"`
+}
+
+// SelectConversationsBehind compares positions with the conversations'
+// newest seqs, in one query however many there are (the feeds' sweep asks
+// for every conversation with local subscribers at once), and returns the
+// conversations that have messages after their position and that last
+// changed before `before`. The database does the comparing, so the answer
+// is usually empty: nothing to scan. The positions go as one value, not a
+// list of thousands, so the statement stays short to format and parse.
+func SelectConversationsBehind(ctx context.Context, idb bun.IDB, at []SeqPosition, before time.Time) ([]ConversationSeq, error) {
+	if len(at) == 0 {
+		return nil, nil
+	}
+	var out []ConversationSeq
+	var q *bun.SelectQuery
+	if idb.Dialect().Name() == dialect.PG {
+		ids, seqs := make([]string, len(at)), make([]int64, len(at))
+		for i, p := range at {
+			ids[i], seqs[i] = p.ConversationID, p.Seq
+		}
+		q = idb.NewSelect().
+			TableExpr("unnest(?::text[], ?::bigint[]) AS f (id, seq)", pgdialect.Array(ids), pgdialect.Array(seqs)).
+			Join("JOIN conversations AS c ON c.id = f.id")
+	} else {
+		pairs := make([][2]any, len(at))
+		for i, p := range at {
+			pairs[i] = [2]any{p.ConversationID, p.Seq}
+		}
+		list, err := json.Marshal(pairs)
+		if err != nil {
+			return nil, fmt.Errorf("select conversations behind: %w", err)
+		}
+		q = idb.NewSelect().
+			TableExpr("(SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS seq FROM json_each(?)) AS f", string(list)).
+			Join("JOIN conversations AS c ON c.id = f.id")
+	}
+	err := q.ColumnExpr("c.id, c.last_seq").
+		Where("c.last_seq > f.seq").
+		Where("c.updated_at < ?", before).
+		Scan(ctx, &out)
+	if err != nil {
+		return nil, mapErr("select conversations behind", err)
+	}
+	return out, nil
+}
+
+// ProfileConversation is one conversation of one profile.
+type ProfileConversation struct {
+	ProfileID      string `bun:"profile_id"`
+	ConversationID string `bun:"conversation_id"`
+}
+
+// SelectConversationsChangedSince lists, for each of profileIDs, the
+// conversations they take part in that changed at or after since, in one
+// query: what a broker outage may have kept from their inboxes.
+func SelectConversationsChangedSince(ctx context.Context, idb bun.IDB, profileIDs []string, since time.Time) ([]ProfileConversation, error) {
+	if len(profileIDs) == 0 {
+		return nil, nil
+	}
+	var out []ProfileConversation
+	err := idb.NewSelect().TableExpr("participants AS p").
+		Join("JOIN conversations AS c ON c.id = p.conversation_id").
+		ColumnExpr("p.profile_id, p.conversation_id").
+		Where("p.profile_id IN (?)", bun.List(profileIDs)).
+		Where("c.updated_at >= ?", since).
+		Scan(ctx, &out)
+	if err != nil {
+		return nil, mapErr("select conversations changed since", err)
+	}
+	return out, nil
 }
 
 // ConversationCursor is a position in an activity-ordered conversation list.

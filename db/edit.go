@@ -72,6 +72,11 @@ func UpdateMessageDeleted(ctx context.Context, idb bun.IDB, m *Message) (bool, e
 		Set("attachment_file_name = NULL").
 		Set("attachment_mime_type = NULL").
 		Set("attachment_size_bytes = NULL").
+		Set("attachment_id = NULL").
+		Set("attachment_key = NULL").
+		Set("attachment_thumb_key = NULL").
+		Set("attachment_width = NULL").
+		Set("attachment_height = NULL").
 		Set("deleted_at = ?", at).
 		Where("id = ?", m.ID).
 		Where("deleted_at IS NULL").
@@ -81,6 +86,7 @@ func UpdateMessageDeleted(ctx context.Context, idb bun.IDB, m *Message) (bool, e
 		m.MessageText, m.OriginalText, m.Flags = "", nil, nil
 		m.LocationLatitude, m.LocationLongitude, m.LocationLabel = nil, nil, nil
 		m.AttachmentURL, m.AttachmentFileName, m.AttachmentMimeType, m.AttachmentSizeBytes = nil, nil, nil, nil
+		m.AttachmentID, m.AttachmentKey, m.AttachmentThumbKey, m.AttachmentWidth, m.AttachmentHeight = nil, nil, nil, nil, nil
 		m.DeletedAt = &at
 	}
 	return changed, err

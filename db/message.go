@@ -79,6 +79,14 @@ type Message struct {
 	DeletedAt           *time.Time  `bun:"deleted_at"`
 	CreatedAt           time.Time   `bun:"created_at,notnull"`
 
+	// An uploaded attachment (AttachmentURL nil): its id, the file store's
+	// keys of its file and thumbnail, an image's pixels. See WithAttachment.
+	AttachmentID       *string `bun:"attachment_id"`
+	AttachmentKey      *string `bun:"attachment_key"`
+	AttachmentThumbKey *string `bun:"attachment_thumb_key"`
+	AttachmentWidth    *int    `bun:"attachment_width"`
+	AttachmentHeight   *int    `bun:"attachment_height"`
+
 	// OriginalText is the text as its sender wrote it when MessageText is
 	// the recipient's, with contact details masked (the MASK contact
 	// policy); nil when nothing was masked. See AsWritten.
@@ -316,7 +324,10 @@ func sendUserMessage(ctx context.Context, bdb *bun.DB, m *Message, guard *policy
 	if m.SenderID == nil {
 		return nil, fmt.Errorf("send user message: no sender")
 	}
-	if bdb.Dialect().Name() != dialect.PG {
+	if bdb.Dialect().Name() != dialect.PG || m.AttachmentID != nil {
+		// A send with an upload also links it (linkAttachment), which the
+		// one statement below does not: those are rare enough to take
+		// the transaction's extra round trips on PostgreSQL too.
 		return sendInTx(ctx, bdb, m, guard)
 	}
 	m.ID = NewID()
@@ -464,7 +475,11 @@ func sendInTx(ctx context.Context, bdb *bun.DB, m *Message, guard *policyGuard) 
 	}
 	err = bdb.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		// Inside the transaction, which holds SQLite's write lock from its
-		// start, so that a close cannot slip in between check and insert.
+		// start (and on PostgreSQL the row lock of lockForSend), so that a
+		// close cannot slip in between check and insert.
+		if err := lockForSend(ctx, tx, m.ConversationID); err != nil {
+			return err
+		}
 		status, policy, err := selectStatusAndPolicy(ctx, tx, m.ConversationID)
 		if err != nil {
 			return err
@@ -475,7 +490,10 @@ func sendInTx(ctx context.Context, bdb *bun.DB, m *Message, guard *policyGuard) 
 		if guard != nil && !samePolicy(policy, guard.policy) {
 			return fmt.Errorf("send message: %w", ErrPolicyChanged)
 		}
-		return PostMessage(ctx, tx, m)
+		if err := PostMessage(ctx, tx, m); err != nil {
+			return err
+		}
+		return linkAttachment(ctx, tx, m)
 	})
 	if (errors.Is(err, ErrClosed) || errors.Is(err, ErrPolicyChanged)) && m.ClientMessageID != nil {
 		// A retry of a message stored before the close (or the policy

@@ -18,6 +18,7 @@ import (
 	"github.com/jobchat/jobchat/graph/model"
 	"github.com/jobchat/jobchat/internal/auth"
 	"github.com/jobchat/jobchat/internal/broadcast"
+	"github.com/jobchat/jobchat/internal/metrics"
 )
 
 // The hot paths, measured: encoding one message for a selection set, one
@@ -37,7 +38,8 @@ func benchResolver(b *testing.B, dialect string) (*Resolver, string) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = hub.Close() })
-	r := New(dbtest.New(b, dialect), hub, Config{})
+	// Metrics on, as the server runs: their cost is part of the figures.
+	r := New(dbtest.New(b, dialect), hub, Config{Observer: metrics.New(metrics.Config{})})
 	conv, _, _, err := r.openConversation(context.Background(), model.CreateConversationInput{
 		JobID: "job-bench", JobTitle: "Benchmark",
 		Client: &model.ProfileInput{ID: "ana", DisplayName: "Ana"},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jobchat/jobchat/db"
 	"github.com/jobchat/jobchat/graph/model"
+	"github.com/jobchat/jobchat/internal/files"
 	"github.com/jobchat/jobchat/internal/scalar"
 )
 
@@ -26,6 +27,8 @@ type plan struct {
 	// text: the selection has messageText, which depends on the viewer
 	// when the message is masked (the MASK contact policy).
 	text bool
+	// urls signs uploaded attachments' URLs, afresh at every encoding.
+	urls *files.Signer
 }
 
 // encoder turns one event into the JSON of one GraphQL response for a
@@ -94,6 +97,10 @@ const (
 	fFileName
 	fMimeType
 	fSizeBytes
+	fAttachmentID
+	fWidth
+	fHeight
+	fThumbnailURL
 )
 
 // fieldsOf maps each object type a messageAdded selection can reach to
@@ -112,9 +119,10 @@ var fieldsOf = map[string]map[string]fieldKind{
 		"status": fStatus, "editedAt": fEditedAt, "deletedAt": fDeletedAt, "jobEvent": fJobEvent,
 		"flags": fFlags,
 	},
-	"Profile":    {"__typename": fTypename, "id": fProfileID, "displayName": fProfileName, "avatarUrl": fProfileAvatar},
-	"Location":   {"__typename": fTypename, "latitude": fLatitude, "longitude": fLongitude, "label": fLabel},
-	"Attachment": {"__typename": fTypename, "url": fURL, "fileName": fFileName, "mimeType": fMimeType, "sizeBytes": fSizeBytes},
+	"Profile":  {"__typename": fTypename, "id": fProfileID, "displayName": fProfileName, "avatarUrl": fProfileAvatar},
+	"Location": {"__typename": fTypename, "latitude": fLatitude, "longitude": fLongitude, "label": fLabel},
+	"Attachment": {"__typename": fTypename, "url": fURL, "fileName": fFileName, "mimeType": fMimeType, "sizeBytes": fSizeBytes,
+		"id": fAttachmentID, "width": fWidth, "height": fHeight, "thumbnailUrl": fThumbnailURL},
 }
 
 var objectType = map[fieldKind]string{fSender: "Profile", fLocation: "Location", fAttachment: "Attachment"}
@@ -169,6 +177,7 @@ type item struct {
 	sender *db.Profile // nil: none (SYSTEM) or unknown
 	isRead bool
 	status model.MessageStatus
+	urls   *files.Signer
 }
 
 func itemOf(m *db.Message) item {
@@ -195,6 +204,7 @@ func statusOf(k *db.MessageState) model.MessageStatus {
 // {"data":{"alias":{…}}}.
 func (p *plan) encode(ctx context.Context, v any) []byte {
 	it := itemOf(v.(*db.Message))
+	it.urls = p.urls
 	b := bufPool.Get().(*bytes.Buffer)
 	defer bufPool.Put(b)
 	b.Reset()
@@ -250,7 +260,7 @@ func writeField(ctx context.Context, b *bytes.Buffer, f planField, it item, typ 
 		}
 		writeObject(ctx, b, f.sub, it, "Location")
 	case fAttachment:
-		if m.AttachmentURL == nil {
+		if !m.HasAttachment() {
 			b.WriteString("null")
 			return
 		}
@@ -295,7 +305,7 @@ func writeField(ctx context.Context, b *bytes.Buffer, f planField, it item, typ 
 	case fLabel:
 		writeOptString(b, m.LocationLabel)
 	case fURL:
-		graphql.MarshalString(*m.AttachmentURL).MarshalGQL(b)
+		graphql.MarshalString(attachmentURL(it.urls, m)).MarshalGQL(b)
 	case fFileName:
 		writeOptString(b, m.AttachmentFileName)
 	case fMimeType:
@@ -306,7 +316,23 @@ func writeField(ctx context.Context, b *bytes.Buffer, f planField, it item, typ 
 			return
 		}
 		graphql.MarshalInt(int(*m.AttachmentSizeBytes)).MarshalGQL(b)
+	case fAttachmentID:
+		writeOptID(b, m.AttachmentID)
+	case fWidth:
+		writeOptInt(b, m.AttachmentWidth)
+	case fHeight:
+		writeOptInt(b, m.AttachmentHeight)
+	case fThumbnailURL:
+		writeOptString(b, thumbnailURL(it.urls, m))
 	}
+}
+
+func writeOptInt(b *bytes.Buffer, n *int) {
+	if n == nil {
+		b.WriteString("null")
+		return
+	}
+	graphql.MarshalInt(*n).MarshalGQL(b)
 }
 
 func writeOptString(b *bytes.Buffer, s *string) {

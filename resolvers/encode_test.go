@@ -16,6 +16,7 @@ import (
 	"github.com/jobchat/jobchat/db"
 	"github.com/jobchat/jobchat/graph"
 	"github.com/jobchat/jobchat/internal/auth"
+	"github.com/jobchat/jobchat/internal/files"
 )
 
 // The hand encoder's oracle: gqlgen's generated marshalling (genPlan) over
@@ -49,7 +50,7 @@ func oracleSelections(rng *rand.Rand, n int) []string {
 	objects := map[string][]string{
 		"sender":     {"id", "displayName", "avatarUrl", "__typename"},
 		"location":   {"latitude", "longitude", "label", "__typename"},
-		"attachment": {"url", "fileName", "mimeType", "sizeBytes", "__typename"},
+		"attachment": {"url", "fileName", "mimeType", "sizeBytes", "id", "width", "height", "thumbnailUrl", "__typename"},
 	}
 	var scalars []string
 	for name := range fieldsOf["Message"] {
@@ -143,13 +144,23 @@ func oracleMessages(rng *rand.Rand, n int) []*db.Message {
 				m.LocationLabel = pick(texts)
 			}
 		}
-		if rng.IntN(2) == 0 {
+		switch rng.IntN(3) {
+		case 0:
 			m.AttachmentURL = pick([]string{"https://files.test/x.pdf", "https://files.test/ü.png"})
 			if rng.IntN(2) == 0 {
 				m.AttachmentFileName, m.AttachmentMimeType = pick(texts), pick([]string{"image/png", "application/pdf"})
 				size := rng.Int64N(1 << 40)
 				m.AttachmentSizeBytes = &size
 			}
+		case 1:
+			// An upload, whose URLs are signed at every encoding.
+			a := &db.UploadedFile{ID: db.NewID(), FileKey: "conv-1/u/ü ß.pdf", Name: *pick(texts),
+				ContentType: "application/pdf", SizeBytes: rng.Int64N(1 << 25)}
+			if rng.IntN(2) == 0 {
+				w, h, thumb := 1+rng.IntN(9999), 1+rng.IntN(9999), "conv-1/u/thumb.jpg"
+				a.Width, a.Height, a.ThumbKey, a.ContentType = &w, &h, &thumb, "image/jpeg"
+			}
+			m.WithAttachment(a)
 		}
 		if rng.IntN(2) == 0 {
 			m.ClientMessageID = pick([]string{"c-1", "ü-2"})
@@ -187,8 +198,15 @@ var oracleViewers = []auth.Caller{
 	{ID: "job-service", Service: true},
 }
 
+// oracleSigner signs upload URLs at a fixed time, so that the two
+// encoders' URLs agree to the byte.
+func oracleSigner() *files.Signer {
+	at := time.Date(2026, 12, 7, 10, 30, 0, 0, time.UTC)
+	return files.NewSigner([]byte("oracle-key-0123456789-0123456789"), time.Hour).WithClock(func() time.Time { return at })
+}
+
 func TestHandEncoderMatchesGenerated(t *testing.T) {
-	r := New(nil, nil, Config{})
+	r := New(nil, nil, Config{FileURLs: oracleSigner()})
 	exec := executor.New(r.executableSchema())
 	rng := rand.New(rand.NewPCG(7, 11))
 	messages := oracleMessages(rng, 200)
@@ -211,6 +229,7 @@ func TestHandEncoderMatchesGenerated(t *testing.T) {
 		if !ok {
 			t.Fatalf("the hand encoder declined a selection of its own fields: %s", sel)
 		}
+		hand.urls = r.cfg.FileURLs
 		gen := &genPlan{r: r, rc: rc}
 		for i, m := range messages {
 			// Every viewer for masked messages, whose text is per
@@ -373,6 +392,7 @@ func TestGeneratedReadsKnownState(t *testing.T) {
 	sender := "ben"
 	m.SenderID = &sender
 	m.MessageType = db.MessageText
+	m.DeletedAt = nil // a deleted message shows no reactions
 	m.Known = &db.MessageState{Read: false, Delivered: true, Sender: &db.Profile{ID: "ben", DisplayName: "Ben"},
 		Reactions: []*db.Reaction{
 			{MessageID: m.ID, ProfileID: "ben", Emoji: "👍", CreatedAt: m.CreatedAt},

@@ -61,10 +61,24 @@ func failedPrecondition(format string, args ...any) error {
 }
 
 // rateLimitedError asks the caller to slow down and says for how long.
-type rateLimitedError struct{ RetryAfter time.Duration }
+// Doing names what is too fast ("uploading"); empty means sending.
+type rateLimitedError struct {
+	RetryAfter time.Duration
+	Doing      string
+}
 
 func (e *rateLimitedError) Error() string {
-	return fmt.Sprintf("sending too fast: retry in %d ms", e.RetryAfter.Milliseconds())
+	doing := e.Doing
+	if doing == "" {
+		doing = "sending"
+	}
+	return fmt.Sprintf("%s too fast: retry in %d ms", doing, e.retryAfterMs())
+}
+
+// retryAfterMs rounds up, so that a retry after that many milliseconds
+// goes through.
+func (e *rateLimitedError) retryAfterMs() int64 {
+	return int64((e.RetryAfter + time.Millisecond - 1) / time.Millisecond)
 }
 
 // contactBlockedError refuses a text with contact details in a
@@ -127,7 +141,7 @@ func ErrorPresenter(ctx context.Context, err error) *gqlerror.Error {
 	case errors.As(err, &rl):
 		gqlErr.Message = rl.Error()
 		setCode(gqlErr, CodeRateLimited)
-		gqlErr.Extensions["retryAfterMs"] = rl.RetryAfter.Milliseconds()
+		gqlErr.Extensions["retryAfterMs"] = rl.retryAfterMs()
 	case errors.Is(err, auth.ErrUnauthenticated):
 		// The auth error's own words ("unauthenticated: <why>"), not
 		// err.Error(): err is usually gqlgen's wrapper, whose Error()

@@ -3,6 +3,7 @@ package resolvers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/jobchat/jobchat/db"
 	"github.com/jobchat/jobchat/graph/model"
+	"github.com/jobchat/jobchat/internal/broadcast"
 )
 
 // activity is one conversationActivity event as the mutations describe it.
@@ -124,17 +126,18 @@ func (mc *memberCache) get(ctx context.Context, r *Resolver, conversationID stri
 	return ids, nil
 }
 
-// publishJSON publishes v after a commit. The change is stored: publish it
-// even if the caller has gone, but never hold the mutation's answer
-// hostage to a stuck broker.
+// publishJSON queues v for broadcast after a commit and returns at once:
+// a mutation's answer never waits for the broker (see broadcast's
+// Enqueue). What the queue drops when full, or the broker loses, the
+// feeds' sweep heals from the database (sweep.go); the hub counts it and
+// the sweep loop logs it, so a full queue costs no log line per publish.
 func (r *Resolver) publishJSON(ctx context.Context, topic string, v any) {
 	payload, err := json.Marshal(v)
-	if err == nil {
-		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
-		err = r.hub.Publish(pctx, topic, payload)
-		cancel()
-	}
 	if err != nil {
-		zerolog.Ctx(ctx).Warn().Err(err).Str("topic", topic).Msg("broadcast failed")
+		zerolog.Ctx(ctx).Error().Err(err).Str("topic", topic).Msg("broadcast not encoded")
+		return
+	}
+	if err := r.hub.Enqueue(topic, payload); err != nil && !errors.Is(err, broadcast.ErrQueueFull) {
+		zerolog.Ctx(ctx).Warn().Err(err).Str("topic", topic).Msg("broadcast not queued")
 	}
 }

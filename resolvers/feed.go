@@ -32,8 +32,17 @@ type feeds struct {
 	mu    sync.Mutex
 	byKey map[string]*feed
 
-	resyncs atomic.Uint64
-	dropped atomic.Uint64
+	resyncs   atomic.Uint64
+	dropped   atomic.Uint64
+	delivered atomic.Uint64
+	catchUps  atomic.Uint64
+	sweeps    atomic.Uint64
+	healed    atomic.Uint64
+
+	// resume carries the broker's comebacks to the sweep loop (see
+	// RunFeedSweep): the time the connection was lost. One pending is
+	// enough; it is the earliest.
+	resume chan time.Time
 }
 
 // FeedStats counts what the subscriptions did, for tests and benchmarks.
@@ -51,18 +60,68 @@ type FeedStats struct {
 	// Dropped counts live-only events (activity, inbox) a follower had no
 	// room for.
 	Dropped uint64
+
+	// By kind ("messageAdded", "conversationActivity", "inboxUpdated"):
+	// the followers and the feeds.
+	FollowersByKind, FeedsByKind map[string]int
+	// Conversations counts conversations with local followers of their
+	// messages or activity.
+	Conversations int
+	// Delivered counts events handed to followers live (a message, an
+	// activity or inbox event, once per follower).
+	Delivered uint64
+	// CatchUps counts catch-ups from the database: each message follower's
+	// start, its resyncs, and every feed a sweep found behind.
+	CatchUps uint64
+	// Sweeps counts sweeps run; Healed the message feeds they found behind
+	// the database and caught up.
+	Sweeps, Healed uint64
 }
 
-// FeedStats returns a snapshot of the feeds' counters.
+// Observer is told what sends and the subscription engine measure;
+// package metrics implements it. Its methods run on hot paths (once per
+// send, per message received, per sweep; never per follower): they must be
+// cheap and must not block.
+type Observer interface {
+	// Send: a new message was stored and queued for broadcast d after the
+	// send began (refusals and retries answered from the store are not
+	// counted).
+	Send(d time.Duration)
+	// Delivery: a live message was queued to this instance's followers d
+	// after its timestamp, which the send's transaction sets just before
+	// its commit.
+	Delivery(d time.Duration)
+	// Sweep: one sweep of the feeds took d.
+	Sweep(d time.Duration)
+}
+
+// FeedStats returns a snapshot of the feeds' counters. It visits every
+// feed: for scrapes and tests, not for hot paths.
 func (r *Resolver) FeedStats() FeedStats {
-	r.feeds.mu.Lock()
-	defer r.feeds.mu.Unlock()
-	st := FeedStats{Feeds: len(r.feeds.byKey), Resyncs: r.feeds.resyncs.Load(), Dropped: r.feeds.dropped.Load()}
-	for _, f := range r.feeds.byKey {
-		f.mu.Lock()
-		st.Followers += len(f.followers)
-		f.mu.Unlock()
+	fs := r.feeds
+	st := FeedStats{Resyncs: fs.resyncs.Load(), Dropped: fs.dropped.Load(),
+		Delivered: fs.delivered.Load(), CatchUps: fs.catchUps.Load(),
+		Sweeps: fs.sweeps.Load(), Healed: fs.healed.Load(),
+		FollowersByKind: make(map[string]int, 3), FeedsByKind: make(map[string]int, 3)}
+	for _, k := range []feedKind{messageFeed, activityFeed, inboxFeed} {
+		st.FollowersByKind[k.String()], st.FeedsByKind[k.String()] = 0, 0
 	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	st.Feeds = len(fs.byKey)
+	convs := make(map[string]struct{})
+	for _, f := range fs.byKey {
+		f.mu.Lock()
+		n := len(f.followers)
+		f.mu.Unlock()
+		st.Followers += n
+		st.FollowersByKind[f.kind.String()] += n
+		st.FeedsByKind[f.kind.String()]++
+		if f.kind != inboxFeed {
+			convs[f.id] = struct{}{}
+		}
+	}
+	st.Conversations = len(convs)
 	return st
 }
 
@@ -73,6 +132,17 @@ const (
 	activityFeed
 	inboxFeed
 )
+
+// String is the kind's subscription field, as metrics label it.
+func (k feedKind) String() string {
+	switch k {
+	case activityFeed:
+		return "conversationActivity"
+	case inboxFeed:
+		return "inboxUpdated"
+	}
+	return "messageAdded"
+}
 
 type feed struct {
 	kind  feedKind
@@ -89,7 +159,9 @@ type feed struct {
 
 	mu        sync.Mutex
 	followers map[*follower]struct{}
-	// top is the highest seq received live (message feeds).
+	// top is the highest seq known to have reached the feed: received
+	// live, or read by a follower's catch-up (message feeds). A sweep
+	// compares it with the database.
 	top int64
 	// pending holds inbox events waiting for the feed's worker, which
 	// runs only while there are some (inbox feeds).
@@ -159,9 +231,19 @@ func (fs *feeds) follow(ctx context.Context, kind feedKind, id string, afterSeq 
 	}
 
 	if kind == messageFeed {
-		fl.catching, fl.last = true, -1
+		fl.catching = true
 		if afterSeq != nil {
 			fl.last = *afterSeq
+		} else {
+			// "From now" is read before the follower is registered: a
+			// message committed in between is then read by its catch-up,
+			// where one read after could fall between the two unseen.
+			last, err := db.SelectLastSeq(ctx, fs.r.db, id)
+			if err != nil {
+				fs.release(f)
+				return nil, fmt.Errorf("start subscription: %w", err)
+			}
+			fl.last = last
 		}
 	}
 	f.mu.Lock()
@@ -230,8 +312,20 @@ func (f *feed) dispatchMessage(fs *feeds, payload []byte) {
 	// A message is broadcast as it is committed, when no other
 	// participant can have received or read it yet, and nobody reacted.
 	m.Known = &db.MessageState{Sender: w.Sender.profile()}
+	f.deliver(fs, m)
+	if o := fs.r.cfg.Observer; o != nil {
+		// Once per message, not per follower: the fan-out stays free of
+		// clock reads. CreatedAt is stamped in the send's transaction.
+		o.Delivery(time.Since(m.CreatedAt))
+	}
+}
 
+// deliver hands m to every follower that is live and expects it next, the
+// live path's and the sweep's common step. A follower that missed a seq,
+// or whose client has no room, switches to catching up from the database.
+func (f *feed) deliver(fs *feeds, m *db.Message) {
 	var enc encodings
+	n := 0
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if m.Seq > f.top {
@@ -248,7 +342,10 @@ func (f *feed) dispatchMessage(fs *feeds, payload []byte) {
 			continue
 		}
 		fl.last = m.Seq
+		n++
 	}
+	// One atomic add per message, not per follower.
+	fs.delivered.Add(uint64(n))
 }
 
 // catchUp sends fl what it has missed from the database, then hands it back
@@ -256,6 +353,7 @@ func (f *feed) dispatchMessage(fs *feeds, payload []byte) {
 // the subscription ends or the database fails (the subscription then
 // completes: the client resumes with afterSeq).
 func (fs *feeds) catchUp(f *feed, fl *follower, waitRoom bool) {
+	fs.catchUps.Add(1)
 	ctx := fl.ctx
 	if err := fs.sendMissed(ctx, f, fl, waitRoom); err != nil {
 		if ctx.Err() == nil {
@@ -268,13 +366,6 @@ func (fs *feeds) catchUp(f *feed, fl *follower, waitRoom bool) {
 func (fs *feeds) sendMissed(ctx context.Context, f *feed, fl *follower, waitRoom bool) error {
 	if waitRoom && fl.waitRoom(ctx) != nil {
 		return nil // the client is gone or cut off; nothing to report
-	}
-	if fl.last < 0 {
-		last, err := db.SelectLastSeq(ctx, fs.r.db, f.id)
-		if err != nil {
-			return fmt.Errorf("start subscription: %w", err)
-		}
-		fl.last = last
 	}
 	for {
 		ms, err := db.SelectMessages(ctx, fs.r.db, db.MessageFilter{ConversationID: f.id, AfterSeq: fl.last, Limit: replayBatch})
@@ -295,6 +386,9 @@ func (fs *feeds) sendMissed(ctx context.Context, f *feed, fl *follower, waitRoom
 		}
 		f.mu.Lock()
 		if f.top <= fl.last {
+			// What the database had is the feed's too: a sweep must not
+			// take a quiet conversation for one left behind.
+			f.top = fl.last
 			fl.catching = false
 			f.mu.Unlock()
 			return nil

@@ -123,6 +123,7 @@ func (ps *plans) get(r *Resolver, rc *graphql.OperationContext, field graphql.Co
 	var e encoder = &genPlan{r: r, rc: rc}
 	if field.Name == "messageAdded" {
 		if p, ok := compilePlan(rc, field); ok {
+			p.urls = r.cfg.FileURLs
 			e = p
 		}
 	}

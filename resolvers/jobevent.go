@@ -33,5 +33,5 @@ func (r *Resolver) checkJobEvent(conversationID string, event db.JobEvent, text,
 	if err := checkText("messageText", text, r.cfg.MaxMessageChars, true); err != nil {
 		return err
 	}
-	return checkID("idempotencyKey", key)
+	return checkKey("idempotencyKey", key)
 }

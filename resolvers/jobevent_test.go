@@ -59,7 +59,7 @@ func TestJobEventAndCloseInput(t *testing.T) {
 		{"postJobEvent text with NUL", postJobEvent(svc, "c1", db.JobCompleted, "do\x00ne", "k1"), "messageText"},
 		{"postJobEvent invalid UTF-8", postJobEvent(svc, "c1", db.JobCompleted, "\xff", "k1"), "messageText"},
 		{"postJobEvent blank key", postJobEvent(svc, "c1", db.JobCompleted, "done", ""), "idempotencyKey"},
-		{"postJobEvent long key", postJobEvent(svc, "c1", db.JobCompleted, "done", strings.Repeat("k", maxIDLen+1)), "idempotencyKey"},
+		{"postJobEvent long key", postJobEvent(svc, "c1", db.JobCompleted, "done", strings.Repeat("k", maxKeyLen+1)), "idempotencyKey"},
 		{"closeConversation blank conversationId", closeConv(svc, "", nil), "conversationId"},
 		{"closeConversation reason over the limit", closeConv(svc, "c1", reason(strings.Repeat("r", maxReasonLen+1))), "reason"},
 		{"closeConversation reason with NUL", closeConv(svc, "c1", reason("fraud\x00")), "reason"},
@@ -98,7 +98,7 @@ func TestJobEventAndCloseInput(t *testing.T) {
 		}},
 		{"text at the limit", func() error { return r.checkJobEvent("c1", db.JobStarted, strings.Repeat("é", 10), "k1") }},
 		{"id and key at the limit", func() error {
-			return r.checkJobEvent(strings.Repeat("c", maxIDLen), db.JobStarted, "go", strings.Repeat("k", maxIDLen))
+			return r.checkJobEvent(strings.Repeat("c", maxIDLen), db.JobStarted, "go", strings.Repeat("k", maxKeyLen))
 		}},
 		{"no reason", func() error { return checkClose("c1", nil) }},
 		{"empty reason", func() error { return checkClose("c1", reason("")) }},

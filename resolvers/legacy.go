@@ -26,8 +26,8 @@ func (r *Resolver) LegacySocket(v *auth.Verifier) *LegacySocket {
 }
 
 // Authenticate verifies a token as the Authorization header's are.
-func (b *LegacySocket) Authenticate(token string) (auth.Caller, error) {
-	return b.v.Verify(token)
+func (b *LegacySocket) Authenticate(ctx context.Context, token string) (auth.Caller, error) {
+	return b.v.Verify(ctx, token)
 }
 
 // Authorize refuses with NOT_FOUND a conversation c is not in.

@@ -1,68 +1,42 @@
 package resolvers
 
 import (
-	"sync"
+	"context"
 	"time"
 
-	"golang.org/x/time/rate"
+	"github.com/rs/zerolog"
+
+	"github.com/jobchat/jobchat/internal/ratelimit"
 )
 
-// sendLimiter caps how fast each user may send, so that one runaway client
-// (a retry loop, a script) cannot flood a conversation or the database. It
-// counts per instance: behind a load balancer with N instances a user may
-// reach N times the rate, which is still bounded.
-type sendLimiter struct {
-	limit rate.Limit
-	burst int
-
-	mu        sync.Mutex
-	users     map[string]*userBucket
-	lastSweep time.Time
-}
-
-type userBucket struct {
-	lim      *rate.Limiter
-	lastSeen time.Time
-}
-
-// idleBucket is how long a user's bucket is kept after their last send; by
-// then it is full again, so forgetting it changes nothing.
-const idleBucket = 10 * time.Minute
-
-// newSendLimiter returns nil, which allows everything, when perSecond is 0.
-func newSendLimiter(perSecond float64, burst int) *sendLimiter {
-	if perSecond <= 0 {
-		return nil
+// allow takes one action from key's budget in lim, saying how long to
+// wait when there is none. A store that cannot answer (Redis down) has
+// decided by its fail policy already; this logs it, sampled, since every
+// call would otherwise log while it lasts. Rate limits of actions (send,
+// setTyping, uploads) go through here.
+func (r *Resolver) allow(ctx context.Context, lim ratelimit.Limiter, what, key string) (ok bool, retryAfter time.Duration) {
+	ok, retryAfter, err := lim.Allow(ctx, key)
+	if err != nil {
+		log := zerolog.Ctx(ctx).Sample(&r.limitLog)
+		log.Warn().Err(err).Str("limit", what).Bool("allowed", ok).
+			Msg("rate limit store failed: allowing or refusing by JOBCHAT_RATE_FAIL_OPEN")
 	}
-	return &sendLimiter{limit: rate.Limit(perSecond), burst: max(burst, 1), users: map[string]*userBucket{}}
+	return ok, retryAfter
 }
 
-// allow takes one send from the user's bucket, or says how long to wait.
-// refund gives the send back, for one that turned out to store nothing.
-func (l *sendLimiter) allow(userID string, now time.Time) (ok bool, retryAfter time.Duration, refund func()) {
-	if l == nil {
-		return true, 0, func() {}
+// takeSend takes one send from userID's budget. refund gives it back,
+// for a send that turned out to store nothing.
+func (r *Resolver) takeSend(ctx context.Context, userID string) (ok bool, retryAfter time.Duration, refund func()) {
+	ok, retryAfter = r.allow(ctx, r.sends, "send", userID)
+	if !ok {
+		return false, retryAfter, nil
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Sub(l.lastSweep) > time.Minute {
-		for id, b := range l.users {
-			if now.Sub(b.lastSeen) > idleBucket {
-				delete(l.users, id)
-			}
+	return true, 0, func() {
+		if err := r.sends.Refund(ctx, userID); err != nil {
+			// The send is refused all the same; the budget is one short
+			// until its tokens come back.
+			log := zerolog.Ctx(ctx).Sample(&r.limitLog)
+			log.Warn().Err(err).Str("limit", "send").Msg("rate limit refund failed")
 		}
-		l.lastSweep = now
 	}
-	b, found := l.users[userID]
-	if !found {
-		b = &userBucket{lim: rate.NewLimiter(l.limit, l.burst)}
-		l.users[userID] = b
-	}
-	b.lastSeen = now
-	r := b.lim.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return false, d, nil
-	}
-	return true, 0, func() { r.CancelAt(time.Now()) }
 }

@@ -46,9 +46,16 @@ func (f *feed) dispatchActivity(fs *feeds, payload []byte) {
 		f.log.Error().Err(err).Str("conversation_id", f.id).Msg("undecodable activity payload")
 		return
 	}
+	f.dispatchLocal(fs, w)
+}
+
+// dispatchLocal delivers an activity event to this instance's followers:
+// one received, or one a heal made up.
+func (f *feed) dispatchLocal(fs *feeds, w *wireActivity) {
 	a := activityOf(w)
 	typing := isTyping(w.Kind)
 	var enc encodings
+	n := 0
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for fl := range f.followers {
@@ -57,8 +64,11 @@ func (f *feed) dispatchActivity(fs *feeds, payload []byte) {
 		}
 		if !fl.offer(&enc, a) {
 			fs.dropped.Add(1)
+			continue
 		}
+		n++
 	}
+	fs.delivered.Add(uint64(n))
 }
 
 // maxPendingInbox bounds the inbox events waiting for one user's feed
@@ -76,6 +86,12 @@ func (f *feed) queueInbox(fs *feeds, payload []byte) {
 		f.log.Error().Err(err).Str("profile_id", f.id).Msg("undecodable inbox payload")
 		return
 	}
+	f.queueWire(fs, w)
+}
+
+// queueWire queues an inbox event for the feed's worker: one received, or
+// one a sweep made up to heal an event that was lost.
+func (f *feed) queueWire(fs *feeds, w *wireInbox) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(f.pending) >= maxPendingInbox {
@@ -114,11 +130,15 @@ func (f *feed) workInbox(fs *feeds) {
 			continue
 		}
 		var enc encodings
+		n := 0
 		for _, fl := range followers {
 			if !fl.offer(&enc, ev) {
 				fs.dropped.Add(1)
+				continue
 			}
+			n++
 		}
+		fs.delivered.Add(uint64(n))
 	}
 }
 

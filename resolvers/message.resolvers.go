@@ -40,15 +40,7 @@ func (r *messageResolver) Location(ctx context.Context, obj *db.Message) (*model
 }
 
 func (r *messageResolver) Attachment(ctx context.Context, obj *db.Message) (*model.Attachment, error) {
-	if obj.AttachmentURL == nil {
-		return nil, nil
-	}
-	a := &model.Attachment{URL: *obj.AttachmentURL, FileName: obj.AttachmentFileName, MimeType: obj.AttachmentMimeType}
-	if obj.AttachmentSizeBytes != nil {
-		n := int(*obj.AttachmentSizeBytes)
-		a.SizeBytes = &n
-	}
-	return a, nil
+	return r.attachmentOf(obj), nil
 }
 
 func (r *messageResolver) IsRead(ctx context.Context, obj *db.Message) (bool, error) {
@@ -99,7 +91,7 @@ func (r *mutationResolver) PostSystemMessage(ctx context.Context, conversationID
 		return nil, err
 	}
 	if idempotencyKey != nil {
-		if err := checkID("idempotencyKey", *idempotencyKey); err != nil {
+		if err := checkKey("idempotencyKey", *idempotencyKey); err != nil {
 			return nil, err
 		}
 	}

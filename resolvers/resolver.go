@@ -6,7 +6,10 @@
 //
 // It may import graph, graph/model, db, internal/auth, internal/broadcast,
 // internal/contact (the contact details detector), internal/emoji,
+// internal/files (where attachments are kept, and their signed URLs),
+// internal/media (what an upload is, and making it fit to keep),
 // internal/legacy (the types of the old chat socket it serves),
+// internal/ratelimit (the rate limits' buckets),
 // internal/scalar and internal/stream.
 package resolvers
 
@@ -16,12 +19,16 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/rs/zerolog"
 	"github.com/uptrace/bun"
 
 	"github.com/jobchat/jobchat/db"
 	"github.com/jobchat/jobchat/graph"
 	"github.com/jobchat/jobchat/internal/broadcast"
 	"github.com/jobchat/jobchat/internal/contact"
+	"github.com/jobchat/jobchat/internal/files"
+	"github.com/jobchat/jobchat/internal/media"
+	"github.com/jobchat/jobchat/internal/ratelimit"
 )
 
 // Config holds the API's limits. Its zero value means the defaults.
@@ -32,6 +39,13 @@ type Config struct {
 	// bursts of SendBurst. Zero SendRate means no limit.
 	SendRate  float64
 	SendBurst int
+	// TypingRate is how many setTyping calls per second each user may
+	// make, with bursts of TypingBurst. Zero TypingRate means no limit.
+	TypingRate  float64
+	TypingBurst int
+	// Limits keeps the rate limits' buckets: ratelimit.Redis to share them
+	// across instances. Nil: ratelimit.Memory, per instance.
+	Limits ratelimit.Backend
 	// TypingTTL is how long setTyping(true) lasts without a renewal.
 	// Zero: 6s.
 	TypingTTL time.Duration
@@ -52,6 +66,28 @@ type Config struct {
 	// then; asked at every message, since it is zero while the webhook
 	// is turned off. Nil, or zero: no notice is queued.
 	NotifyDelay func() time.Duration
+	// Observer, if set, is told the latencies of sends and deliveries and
+	// the duration of sweeps (package metrics implements it).
+	Observer Observer
+	// Files keeps uploaded attachments (disk or S3).
+	Files files.Store
+	// FileURLs signs the /files/... URLs that attachments are read
+	// through, afresh each time one is read.
+	FileURLs *files.Signer
+	// MaxUploadBytes caps an uploaded file (the multipart transport also
+	// stops reading there). Zero: 25 MiB.
+	MaxUploadBytes int64
+	// UploadRate is how many uploads each user may make at once, given
+	// back at that many a minute. Zero means no limit.
+	UploadRate int
+	// UploadMaxAge is how long an upload may wait to be sent before
+	// SweepUploads deletes it. Zero: 24 hours.
+	UploadMaxAge time.Duration
+	// UploadTempDir holds uploads while they are checked. Empty:
+	// os.TempDir().
+	UploadTempDir string
+	// Now is the clock of the upload sweeper. Nil: time.Now.
+	Now func() time.Time
 }
 
 // Resolver is the root resolver; gqlgen's generated code calls its methods.
@@ -59,13 +95,20 @@ type Resolver struct {
 	db      *bun.DB
 	hub     *broadcast.Hub
 	cfg     Config
-	sends   *sendLimiter
+	sends   ratelimit.Limiter
 	feeds   *feeds
 	plans   plans
 	senders senderCache
 	members memberCache
 	// typing is this instance's typing state; see CloseTyping.
 	typing *typingTracker
+	// typings limits setTyping calls per user.
+	typings ratelimit.Limiter
+	// limitLog keeps a failing rate limit store from flooding the log.
+	limitLog zerolog.BurstSampler
+	// uploads limits uploads per user; media checks them.
+	uploads ratelimit.Limiter
+	media   *media.Processor
 
 	// es is the executable schema that genPlans run, built on first use.
 	esOnce sync.Once
@@ -99,8 +142,30 @@ func New(bdb *bun.DB, hub *broadcast.Hub, cfg Config) *Resolver {
 	case !cfg.ContactPolicy.Valid():
 		panic(fmt.Sprintf("resolvers: contact policy %q is not ALLOW, FLAG, MASK or BLOCK", cfg.ContactPolicy))
 	}
-	r := &Resolver{db: bdb, hub: hub, cfg: cfg, sends: newSendLimiter(cfg.SendRate, cfg.SendBurst)}
-	r.feeds = &feeds{r: r, byKey: make(map[string]*feed)}
+	if cfg.MaxUploadBytes <= 0 {
+		cfg.MaxUploadBytes = media.DefaultMaxBytes
+	}
+	if cfg.UploadMaxAge <= 0 {
+		cfg.UploadMaxAge = 24 * time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Limits == nil {
+		cfg.Limits = ratelimit.Memory{}
+	}
+	r := &Resolver{db: bdb, hub: hub, cfg: cfg}
+	r.sends = cfg.Limits.Limiter("send", ratelimit.Rate{PerSecond: cfg.SendRate, Burst: cfg.SendBurst})
+	r.typings = cfg.Limits.Limiter("typing", ratelimit.Rate{PerSecond: cfg.TypingRate, Burst: cfg.TypingBurst})
+	r.limitLog = zerolog.BurstSampler{Burst: 1, Period: 10 * time.Second}
+	r.uploads = cfg.Limits.Limiter("upload", ratelimit.Rate{PerSecond: float64(cfg.UploadRate) / 60, Burst: cfg.UploadRate})
+	r.media = media.New(media.Config{MaxBytes: cfg.MaxUploadBytes, TempDir: cfg.UploadTempDir})
+	r.feeds = &feeds{r: r, byKey: make(map[string]*feed), resume: make(chan time.Time, 1)}
+	// What the broker lost while its connection was down is caught up by
+	// the sweep loop (RunFeedSweep), at once.
+	if hub != nil {
+		hub.OnResume(r.feeds.resumed)
+	}
 	r.typing = newTypingTracker(cfg.TypingTTL, maxTypers, r.publishTyping)
 	return r
 }
@@ -113,7 +178,9 @@ func (r *Resolver) notifyAfter() time.Duration {
 	return r.cfg.NotifyDelay()
 }
 
-// Schema returns the executable schema served by r.
+// Schema returns the executable schema served by r: its resolvers, the
+// complexity of its fields, and the schema as introspection shows it
+// (specSchema).
 func (r *Resolver) Schema() graph.Config {
-	return graph.Config{Resolvers: r, Complexity: complexity()}
+	return graph.Config{Resolvers: r, Complexity: complexity(), Schema: specSchema()}
 }

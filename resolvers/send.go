@@ -19,9 +19,6 @@ import (
 // createConversationForJob posts, so that retries post it only once.
 const jobAcceptedKey = "jobchat:conversation-opened"
 
-// publishTimeout bounds the broadcast after a commit.
-const publishTimeout = 2 * time.Second
-
 func roleProfile(conv *db.Conversation, role db.Role) (*db.Profile, error) {
 	p := conv.WithRole(role)
 	if p == nil || p.Profile == nil {
@@ -38,7 +35,8 @@ func readByOthers(m *db.Message, ps []*db.Participant) bool {
 // send stores a user's message and broadcasts it after the commit. A retry
 // with the same clientMessageId returns the stored message unchanged.
 func (r *Resolver) send(ctx context.Context, c auth.Caller, typ db.MessageType, in model.SendMessageInput) (*db.Message, error) {
-	ok, wait, refund := r.sends.allow(c.ID, time.Now())
+	began := time.Now()
+	ok, wait, refund := r.takeSend(ctx, c.ID)
 	if !ok {
 		// Retries of a stored message are free: only new messages count.
 		if in.ClientMessageID != nil {
@@ -64,8 +62,22 @@ func (r *Resolver) send(ctx context.Context, c auth.Caller, typ db.MessageType, 
 	if loc := in.Location; loc != nil {
 		m.LocationLatitude, m.LocationLongitude, m.LocationLabel = &loc.Latitude, &loc.Longitude, loc.Label
 	}
-	if att := in.Attachment; att != nil {
-		m.AttachmentURL, m.AttachmentFileName, m.AttachmentMimeType = &att.URL, att.FileName, att.MimeType
+	if att := in.Attachment; att != nil && att.ID != nil {
+		a, err := r.sendableUpload(ctx, c, in.ConversationID, *att.ID, typ)
+		if err != nil {
+			refund()
+			if in.ClientMessageID != nil {
+				// A retry of the send that took the upload gets that
+				// message back.
+				if first, err := r.sentBefore(ctx, c, in); first != nil || err != nil {
+					return first, err
+				}
+			}
+			return nil, err
+		}
+		m.WithAttachment(a)
+	} else if att != nil {
+		m.AttachmentURL, m.AttachmentFileName, m.AttachmentMimeType = att.URL, att.FileName, att.MimeType
 		if att.SizeBytes != nil {
 			n := int64(*att.SizeBytes)
 			m.AttachmentSizeBytes = &n
@@ -116,11 +128,18 @@ func (r *Resolver) send(ctx context.Context, c auth.Caller, typ db.MessageType, 
 	case errors.Is(err, db.ErrClosed):
 		refund()
 		return nil, closedError(in.ConversationID)
+	case errors.Is(err, db.ErrAttachmentTaken):
+		// Sent by a send that raced this one, or swept meanwhile.
+		refund()
+		return nil, badInput("input.attachment.id", "was already sent, or has expired")
 	case err != nil:
 		return nil, fmt.Errorf("send message: %w", err)
 	}
 	r.publishAs(ctx, m, sender)
 	r.typingSent(ctx, m.ConversationID, c.ID)
+	if o := r.cfg.Observer; o != nil {
+		o.Send(time.Since(began))
+	}
 	return m, nil
 }
 

@@ -240,6 +240,11 @@ func (r *Resolver) setTyping(ctx context.Context, conversationID string, typing 
 	if err != nil {
 		return false, err
 	}
+	// Before the access check, which may query: a flood is refused at
+	// the cost of one bucket check.
+	if ok, wait := r.allow(ctx, r.typings, "typing", c.ID); !ok {
+		return false, &rateLimitedError{RetryAfter: wait, Doing: "setting typing"}
+	}
 	if err := r.checkAccess(ctx, c, conversationID); err != nil {
 		return false, err
 	}

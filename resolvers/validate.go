@@ -11,8 +11,13 @@ import (
 )
 
 // Limits on the small strings; the message text limit is configurable.
+// maxIDLen is also the server's cap on every ID value, in variables and
+// written into documents (server.Config.MaxIDLength), so that an id no row
+// can have is refused before any query; MaxIDLength exports it for the
+// wiring.
 const (
-	maxIDLen       = 128
+	maxIDLen       = 64
+	maxKeyLen      = 128
 	maxNameLen     = 200
 	maxURLLen      = 2048
 	maxLabelLen    = 200
@@ -21,14 +26,30 @@ const (
 	maxFileNameLen = 255
 )
 
-// checkText applies the rules every stored text follows: valid UTF-8, no
-// NUL, at most max characters; required texts must also not be blank.
+// MaxIDLength is the longest id the API takes, in characters.
+const MaxIDLength = maxIDLen
+
+// checkText applies the rules every stored text follows: valid UTF-8 (so
+// no surrogate, paired or lone: a lone \ud800 escape in a request's JSON
+// is refused before it is decoded, see package coerce), no NUL, no
+// bidirectional embedding, override or isolate controls, at most max
+// characters; required texts must also not be blank.
+//
+// The bidi controls (U+202A–U+202E, U+2066–U+2069) reorder how the text
+// around them is shown without being visible themselves, which is how
+// "invoice\u202Efdp.exe" reads as "invoiceexe.pdf". Right-to-left text
+// needs none of them; the marks U+200E and U+200F, which cannot reorder
+// anything beyond their neighbours, stay allowed.
 func checkText(field, s string, max int, required bool) error {
 	if !utf8.ValidString(s) {
 		return badInput(field, "must be valid UTF-8")
 	}
 	if strings.IndexByte(s, 0) >= 0 {
 		return badInput(field, "must not contain NUL characters")
+	}
+	if i := strings.IndexFunc(s, isBidiControl); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(s[i:])
+		return badInput(field, "must not contain bidirectional control characters (U+%04X)", r)
 	}
 	if required && strings.TrimFunc(s, unicode.IsSpace) == "" {
 		return badInput(field, "must not be blank")
@@ -46,8 +67,33 @@ func checkOptText(field string, s *string, max int) error {
 	return checkText(field, *s, max, false)
 }
 
+// isBidiControl reports the embedding and override controls (U+202A–U+202E)
+// and the isolates (U+2066–U+2069).
+func isBidiControl(r rune) bool {
+	return (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069)
+}
+
 func checkID(field, s string) error {
 	return checkText(field, s, maxIDLen, true)
+}
+
+// checkKey checks a client-chosen key (clientMessageId, idempotencyKey):
+// 1 to 128 printable ASCII characters (space to tilde), not all spaces.
+// Keys end up in logs, URLs and other systems' databases; nothing there
+// should have to escape them.
+func checkKey(field, s string) error {
+	if s == "" || strings.TrimLeft(s, " ") == "" {
+		return badInput(field, "must not be blank")
+	}
+	if len(s) > maxKeyLen {
+		return badInput(field, "must be at most %d characters (got %d)", maxKeyLen, utf8.RuneCountInString(s))
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7E {
+			return badInput(field, "must be printable ASCII characters only (byte %d is 0x%02X)", i, c)
+		}
+	}
+	return nil
 }
 
 // checkHTTPURL accepts absolute http and https URLs with a host.
@@ -72,7 +118,7 @@ func (r *Resolver) validateSend(in model.SendMessageInput) (db.MessageType, erro
 		return typ, err
 	}
 	if in.ClientMessageID != nil {
-		if err := checkID("input.clientMessageId", *in.ClientMessageID); err != nil {
+		if err := checkKey("input.clientMessageId", *in.ClientMessageID); err != nil {
 			return typ, err
 		}
 	}
@@ -114,8 +160,21 @@ func (r *Resolver) validateSend(in model.SendMessageInput) (db.MessageType, erro
 		if att == nil {
 			return typ, badInput("input.attachment", "is required for %s messages", typ)
 		}
-		if err := checkHTTPURL("input.attachment.url", att.URL); err != nil {
-			return typ, err
+		switch {
+		case (att.URL == nil) == (att.ID == nil):
+			return typ, badInput("input.attachment", "needs exactly one of url and id")
+		case att.ID != nil:
+			if err := checkID("input.attachment.id", *att.ID); err != nil {
+				return typ, err
+			}
+			// An upload's name, type and size are its own.
+			if att.FileName != nil || att.MimeType != nil || att.SizeBytes != nil {
+				return typ, badInput("input.attachment", "takes no fileName, mimeType or sizeBytes with an id: the upload has its own")
+			}
+		default:
+			if err := checkHTTPURL("input.attachment.url", *att.URL); err != nil {
+				return typ, err
+			}
 		}
 		if err := checkOptText("input.attachment.fileName", att.FileName, maxFileNameLen); err != nil {
 			return typ, err

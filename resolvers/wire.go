@@ -48,6 +48,15 @@ type wireMessage struct {
 	// instance that predates it shows every viewer the masked text.
 	OriginalText *string  `json:"originalText,omitempty"`
 	Flags        []string `json:"flags,omitempty"`
+	// An uploaded attachment: its id, the file store's keys (receivers
+	// sign the URLs for their own subscribers) and an image's pixels. An
+	// instance that predates them shows such a message's attachment as
+	// null.
+	AttID       *string `json:"attId,omitempty"`
+	AttKey      *string `json:"attKey,omitempty"`
+	AttThumbKey *string `json:"attThumbKey,omitempty"`
+	AttWidth    *int    `json:"attWidth,omitempty"`
+	AttHeight   *int    `json:"attHeight,omitempty"`
 }
 
 type wireProfile struct {
@@ -89,6 +98,8 @@ func toWireMessage(m *db.Message, sender *db.Profile) *wireMessage {
 	for _, f := range m.Flags {
 		w.Flags = append(w.Flags, string(f))
 	}
+	w.AttID, w.AttKey, w.AttThumbKey = m.AttachmentID, m.AttachmentKey, m.AttachmentThumbKey
+	w.AttWidth, w.AttHeight = m.AttachmentWidth, m.AttachmentHeight
 	return w
 }
 
@@ -112,6 +123,8 @@ func (w *wireMessage) message() *db.Message {
 	for _, f := range w.Flags {
 		m.Flags = append(m.Flags, db.MessageFlag(f))
 	}
+	m.AttachmentID, m.AttachmentKey, m.AttachmentThumbKey = w.AttID, w.AttKey, w.AttThumbKey
+	m.AttachmentWidth, m.AttachmentHeight = w.AttWidth, w.AttHeight
 	return m
 }
 

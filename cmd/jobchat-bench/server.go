@@ -97,6 +97,11 @@ func spawnServer(ctx context.Context, sc spawnConfig) (*spawned, error) {
 		"JOBCHAT_JWT_SECRET="+s.secret,
 		"JOBCHAT_DATA_DIR="+filepath.Join(dir, "data"),
 		"JOBCHAT_SEND_RATE=0",
+		// Every simulated user types and connects from loopback: the
+		// bounds meant for real clients would refuse the load itself.
+		"JOBCHAT_TYPING_RATE=0",
+		"JOBCHAT_WS_MAX_PER_IP=0",
+		"JOBCHAT_WS_MAX_PER_USER=0",
 		"JOBCHAT_LOG_LEVEL=warn",
 		"JOBCHAT_LOG_FORMAT=json",
 		"JOBCHAT_PLAYGROUND=false",

@@ -53,7 +53,8 @@ func TestRunCommandHelp(t *testing.T) {
 			args: []string{"token", "--help"},
 			want: []string{
 				"Usage: jobchat token [flags]", "\nToken:\n", "  -sub string\n", "  -name string\n", "  -service bool\n",
-				"  -ttl duration ", "  -jwt-secret string   JOBCHAT_JWT_SECRET\n", `  -data-dir string     JOBCHAT_DATA_DIR, default "./data"`,
+				"  -ttl duration ", "  -jwt-secret string     JOBCHAT_JWT_SECRET\n", `  -data-dir string       JOBCHAT_DATA_DIR, default "./data"`,
+				"  -jwt-issuer string     JOBCHAT_JWT_ISSUER\n", "  -jwt-audience string   JOBCHAT_JWT_AUDIENCE\n",
 			},
 			not: []string{"-addr", "-send-rate", "-playground", "-log-level", "-database-url", "-demo"},
 		},

@@ -39,7 +39,7 @@ var (
 		Summary: "Print a bearer token signed with the server's secret: JOBCHAT_JWT_SECRET, or\n" +
 			"the development secret in the data dir. A user token needs --sub (and\n" +
 			"--name); --service makes the job-service's.",
-		Settings: []string{"jwt-secret", "data-dir"},
+		Settings: []string{"jwt-secret", "data-dir", "jwt-issuer", "jwt-audience"},
 		Own:      "Token",
 	}
 	demoCommand = config.Command{
@@ -103,7 +103,7 @@ func token(_ context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	tok, err := auth.Issue(secret, auth.Caller{ID: sub, Name: name, Service: service}, ttl)
+	tok, err := auth.IssueScoped(secret, auth.Caller{ID: sub, Name: name, Service: service}, ttl, tokenScope(cfg))
 	if err != nil {
 		return err
 	}
@@ -155,15 +155,15 @@ func printDemo(ctx context.Context, a *app, base string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("seed demo: %w", err)
 	}
-	ana, err := auth.Issue(a.secret, auth.Caller{ID: "demo-ana", Name: "Ana Client"}, 24*time.Hour)
+	ana, err := auth.IssueScoped(a.secret, auth.Caller{ID: "demo-ana", Name: "Ana Client"}, 24*time.Hour, tokenScope(a.cfg))
 	if err != nil {
 		return err
 	}
-	ben, err := auth.Issue(a.secret, auth.Caller{ID: "demo-ben", Name: "Ben Worker"}, 24*time.Hour)
+	ben, err := auth.IssueScoped(a.secret, auth.Caller{ID: "demo-ben", Name: "Ben Worker"}, 24*time.Hour, tokenScope(a.cfg))
 	if err != nil {
 		return err
 	}
-	svcTok, err := auth.Issue(a.secret, auth.Caller{ID: "job-service", Service: true}, 24*time.Hour)
+	svcTok, err := auth.IssueScoped(a.secret, auth.Caller{ID: "job-service", Service: true}, 24*time.Hour, tokenScope(a.cfg))
 	if err != nil {
 		return err
 	}

@@ -80,6 +80,7 @@ func TestLiveAcrossInstances(t *testing.T) {
 			instA, instB := newEnvOnDB(t, dbc, vars), newEnvOnDB(t, dbc, vars)
 			ana, ben := userToken(t, "ana", "Ana"), userToken(t, "ben", "Ben")
 			conv := instA.openJob(t, "job-live", "ana", "ben", "")
+			waitPublished(t, instA) // its CONVERSATION_OPENED is not news to ben's inbox below
 
 			// Ben watches on B; Ana acts on A.
 			benWS := instB.dial(t, "graphql-transport-ws", map[string]any{"authorization": "Bearer " + ben})

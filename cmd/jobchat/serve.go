@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -26,7 +27,10 @@ import (
 	"github.com/jobchat/jobchat/internal/broadcast"
 	"github.com/jobchat/jobchat/internal/config"
 	"github.com/jobchat/jobchat/internal/contact"
+	"github.com/jobchat/jobchat/internal/files"
 	"github.com/jobchat/jobchat/internal/legacy"
+	"github.com/jobchat/jobchat/internal/limits"
+	"github.com/jobchat/jobchat/internal/metrics"
 	"github.com/jobchat/jobchat/internal/notify"
 	"github.com/jobchat/jobchat/internal/server"
 	"github.com/jobchat/jobchat/internal/webhook"
@@ -46,6 +50,19 @@ type app struct {
 	handler  *server.Handler
 	// notices sends the outbox's notices; nil without JOBCHAT_WEBHOOK_URL.
 	notices *notify.Dispatcher
+	// metrics is the Prometheus registry (ops.go); stopSweep ends the
+	// feeds' sweep.
+	metrics   *metrics.Metrics
+	stopSweep func()
+	// files keeps attachments: the data dir's disk, or S3 with
+	// JOBCHAT_S3_ENDPOINT; fileURLs signs the /files/... URLs they are
+	// read through.
+	files    files.Store
+	fileURLs *files.Signer
+	// stopUploadSweep ends the sweep of uploads nobody sent.
+	stopUploadSweep func()
+	// verifier checks bearer tokens; Close stops its JWKS refresh.
+	verifier *auth.Verifier
 }
 
 func newLogger(cfg config.Config, out io.Writer) zerolog.Logger {
@@ -158,7 +175,7 @@ func newApp(ctx context.Context, cfg config.Config, log zerolog.Logger) (*app, e
 		broker = broadcast.NewMemoryBroker()
 		log.Info().Msg("fan-out in process (set JOBCHAT_REDIS_URL to run several instances)")
 	}
-	if a.hub, err = broadcast.NewHub(broker, broadcast.Config{BufferSize: cfg.SubscriberBuf}); err != nil {
+	if a.hub, err = broadcast.NewHub(broker, broadcast.Config{BufferSize: cfg.SubscriberBuf, QueueSize: cfg.PublishQueue}); err != nil {
 		_ = broker.Close()
 		return nil, fmt.Errorf("start hub: %w", err)
 	}
@@ -174,18 +191,45 @@ func newApp(ctx context.Context, cfg config.Config, log zerolog.Logger) (*app, e
 		}
 		notifyDelay = a.notices.Delay
 	}
+	if a.files, a.fileURLs, err = newFiles(ctx, cfg, log); err != nil {
+		return nil, err
+	}
+	a.metrics = newMetrics(a)
 	a.resolver = resolvers.New(a.db, a.hub, resolvers.Config{
+		Observer:        a.metrics,
 		MaxMessageChars: cfg.MaxMessageChars,
 		SendRate:        cfg.SendRate,
 		SendBurst:       cfg.SendBurst,
+		TypingRate:      cfg.TypingRate,
+		TypingBurst:     cfg.TypingBurst,
+		Limits:          newLimits(cfg, a.redis),
 		TypingTTL:       cfg.TypingTTL,
 		EditWindow:      cfg.EditWindow,
 		ValueBuffer:     cfg.SubscriberBuf,
 		Contact:         detector,
 		ContactPolicy:   db.ContactPolicy(cfg.ContactPolicy),
 		NotifyDelay:     notifyDelay,
+		Files:           a.files,
+		FileURLs:        a.fileURLs,
+		MaxUploadBytes:  cfg.MaxUploadBytes,
+		UploadRate:      cfg.UploadRate,
 	})
-	verifier := auth.NewVerifier(a.secret)
+	if a.verifier, err = newVerifier(ctx, cfg, a.secret, log); err != nil {
+		return nil, err
+	}
+	verifier := a.verifier
+	quota := newSocketQuota(cfg)
+	docLimits := limits.Config{
+		Bytes: cfg.MaxQueryBytes, Tokens: cfg.MaxTokens, Depth: cfg.MaxDepth, Aliases: cfg.MaxAliases,
+		Duplicates: cfg.MaxDuplicates, Fields: cfg.MaxFields, Fragments: cfg.MaxFragments,
+	}
+	var persisted map[string]string
+	if cfg.PersistedOperations != "" {
+		if persisted, err = server.LoadPersistedOperations(cfg.PersistedOperations, docLimits); err != nil {
+			return nil, fmt.Errorf("JOBCHAT_PERSISTED_OPERATIONS: %w", err)
+		}
+		log.Info().Int("operations", len(persisted)).Bool("only", cfg.PersistedOnly).Msg("persisted operations loaded")
+	}
 	a.handler = server.New(server.Config{
 		Schema:          graph.NewExecutableSchema(a.resolver.Schema()),
 		Log:             log,
@@ -193,18 +237,30 @@ func newApp(ctx context.Context, cfg config.Config, log zerolog.Logger) (*app, e
 		WebsocketInit:   logCallerInit(verifier.WebsocketInit),
 		Pusher:          a.resolver,
 		ErrorPresenter:  resolvers.ErrorPresenter,
-		Extensions:      []graphql.HandlerExtension{resolvers.CacheExtension{}},
+		Extensions:      []graphql.HandlerExtension{resolvers.CacheExtension{}, resolvers.AuditExtension{}, a.metrics.GraphQL()},
 		Ready:           func(ctx context.Context) error { return db.Ping(ctx, a.db) },
 		AllowedOrigins:  cfg.AllowedOrigins,
 		KeepAlive:       cfg.WSKeepAlive,
 		InitTimeout:     cfg.WSInitTimeout,
 		MaxBodyBytes:    cfg.MaxBodyBytes,
+		MaxUploadBytes:  cfg.MaxUploadBytes,
 		ComplexityLimit: cfg.MaxComplexity,
 		MaxFrameBytes:   cfg.MaxFrameBytes,
 		WriteTimeout:    cfg.WSWriteTimeout,
 		MaxOperations:   cfg.WSMaxOps,
 		SendQueue:       cfg.WSSendQueue,
+		SocketQuota:     quota,
 		Playground:      cfg.Playground,
+
+		// Document limits, introspection and persisted operations: see
+		// the README's Security section.
+		Limits:               docLimits,
+		MaxIDLength:          resolvers.MaxIDLength,
+		DisableIntrospection: !cfg.IntrospectionOn(),
+		PersistedOperations:  persisted,
+		PersistedOnly:        cfg.PersistedOnly,
+		PersistedBypass:      isService,
+
 		Handlers: map[string]http.Handler{
 			// Deprecated: the Django consumer's socket, for the old
 			// frontend while it moves to GraphQL.
@@ -215,7 +271,11 @@ func newApp(ctx context.Context, cfg config.Config, log zerolog.Logger) (*app, e
 				SendQueue:     cfg.WSSendQueue,
 				Cookie:        cfg.LegacyCookie,
 				CheckOrigin:   server.CheckOrigin(cfg.AllowedOrigins),
+				Quota:         quota,
 			}),
+			// Attachments, through signed URLs: no bearer token, since an
+			// <img> cannot send one.
+			files.Pattern: files.NewHandler(a.files, a.fileURLs, files.HandlerConfig{Redirect: cfg.S3Redirect}),
 		},
 		SSE: server.SSEConfig{
 			KeepAlive:    cfg.SSEKeepAlive,
@@ -225,11 +285,84 @@ func newApp(ctx context.Context, cfg config.Config, log zerolog.Logger) (*app, e
 			Expired:      fmt.Errorf("%w: token expired", auth.ErrUnauthenticated),
 		},
 	})
+	// Outermost: it counts every socket, and answers /metrics unless that
+	// has a listener of its own.
+	a.handler.Handler = a.metrics.Middleware(a.handler.Handler, cfg.MetricsAddr == "")
+	// /metrics, answered above, gets the security headers too.
+	a.handler.Handler = server.SecurityHeaders(a.handler.Handler)
+	a.startSweep(log)
+	a.startUploadSweep(log)
 	if a.notices != nil {
 		a.notices.Start(log.WithContext(ctx))
 	}
 	ok = true
 	return a, nil
+}
+
+// uploadSweepEvery is how often each instance deletes the uploads nobody
+// sent within a day; instances may overlap, each row goes once.
+const uploadSweepEvery = time.Hour
+
+// startUploadSweep runs the sweep of unsent uploads until close.
+func (a *app) startUploadSweep(log zerolog.Logger) {
+	ctx, cancel := context.WithCancel(log.WithContext(context.Background()))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.resolver.RunUploadSweeper(ctx, uploadSweepEvery)
+	}()
+	a.stopUploadSweep = func() {
+		cancel()
+		<-done
+	}
+}
+
+// isService reports a service caller, which JOBCHAT_PERSISTED_ONLY lets
+// run any operation: the job-service is ours, and holds a secret.
+func isService(ctx context.Context) bool {
+	c, err := auth.CallerFrom(ctx)
+	return err == nil && c.Service
+}
+
+// newFiles opens the attachments' store and makes their URL signer.
+func newFiles(ctx context.Context, cfg config.Config, log zerolog.Logger) (files.Store, *files.Signer, error) {
+	key := []byte(cfg.FileURLKey)
+	if len(key) == 0 {
+		k, created, err := files.LoadOrCreateURLKey(cfg.DataDir)
+		if err != nil {
+			return nil, nil, err
+		}
+		key = k
+		ev := log.Warn().Str("dir", cfg.DataDir)
+		if created {
+			ev.Msg("JOBCHAT_FILE_URL_KEY is not set: generated a file URL key in the data dir; set it (the same on every instance) to run several")
+		} else {
+			ev.Msg("JOBCHAT_FILE_URL_KEY is not set: using the file URL key in the data dir")
+		}
+	}
+	signer := files.NewSigner(key, cfg.FileURLTTL)
+	if cfg.S3Endpoint == "" {
+		store, err := files.NewDiskStore(filepath.Join(cfg.DataDir, "files"))
+		if err != nil {
+			return nil, nil, err
+		}
+		log.Info().Str("dir", cfg.DataDir).Msg("attachments on disk (set JOBCHAT_S3_ENDPOINT to run several instances)")
+		return store, signer, nil
+	}
+	store, err := files.NewS3Store(ctx, files.S3Config{
+		Endpoint:  cfg.S3Endpoint,
+		Bucket:    cfg.S3Bucket,
+		AccessKey: cfg.S3AccessKey,
+		SecretKey: cfg.S3SecretKey,
+		Region:    cfg.S3Region,
+		PathStyle: cfg.S3PathStyle,
+		UseSSL:    true,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("JOBCHAT_S3_ENDPOINT: %w", err)
+	}
+	log.Info().Str("endpoint", cfg.S3Endpoint).Str("bucket", cfg.S3Bucket).Msg("attachments in S3")
+	return store, signer, nil
 }
 
 // newNotices builds the dispatcher of notices for offline users.
@@ -266,6 +399,15 @@ func (a *app) close() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		a.resolver.CloseTyping(ctx)
 		cancel()
+	}
+	if a.stopSweep != nil {
+		a.stopSweep()
+	}
+	if a.stopUploadSweep != nil {
+		a.stopUploadSweep()
+	}
+	if a.verifier != nil {
+		a.verifier.Close()
 	}
 	if a.hub != nil {
 		if err := a.hub.Close(); err != nil {
@@ -331,6 +473,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	if cfg.PprofAddr != "" {
 		stop, err := servePprof(cfg.PprofAddr, log)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		defer stop()
+	}
+
+	if cfg.MetricsAddr != "" {
+		stop, err := serveMetrics(cfg.MetricsAddr, a.metrics, log)
 		if err != nil {
 			_ = ln.Close()
 			return err

@@ -13,17 +13,34 @@ import (
 )
 
 type Attachment struct {
+	// Where the file is. For an upload, a signed /files/ URL relative to the
+	// server, signed afresh at every read and valid for an hour by default
+	// (JOBCHAT_FILE_URL_TTL): read the message again for a fresh one.
 	URL       string  `json:"url"`
 	FileName  *string `json:"fileName,omitempty"`
 	MimeType  *string `json:"mimeType,omitempty"`
 	SizeBytes *int    `json:"sizeBytes,omitempty"`
+	// The upload's id; null for an attachment given by URL.
+	ID *string `json:"id,omitempty"`
+	// An image's width in pixels, as shown (its EXIF orientation applied); null for other files.
+	Width *int `json:"width,omitempty"`
+	// An image's height in pixels, as shown; null for other files.
+	Height *int `json:"height,omitempty"`
+	// A signed /files/ URL of an image's JPEG thumbnail (at most 320 pixels a side),
+	// signed afresh at every read and valid for an hour by default; null for other
+	// files and attachments given by URL.
+	ThumbnailURL *string `json:"thumbnailUrl,omitempty"`
 }
 
+// Exactly one of url and id (an upload, see uploadAttachment) must be given.
 type AttachmentInput struct {
-	URL       string  `json:"url"`
+	// An absolute http(s) URL of a file hosted elsewhere.
+	URL       *string `json:"url,omitempty"`
 	FileName  *string `json:"fileName,omitempty"`
 	MimeType  *string `json:"mimeType,omitempty"`
 	SizeBytes *int    `json:"sizeBytes,omitempty"`
+	// An upload of this conversation (uploadAttachment) to send, instead of a url.
+	ID *string `json:"id,omitempty"`
 }
 
 // One thing that happened in a conversation, other than a new message.

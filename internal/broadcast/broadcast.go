@@ -4,7 +4,8 @@
 //
 // A Hub does the local fan-out; a Broker moves payloads between instances.
 // MemoryBroker serves a single process and RedisBroker serves several
-// processes sharing one Redis.
+// processes sharing one Redis. Publishing goes through the Hub's bounded
+// queue (Enqueue), so that no request waits for the broker.
 //
 // The package moves opaque bytes keyed by a topic (the conversation id). It
 // may import only the standard library and the Redis client: it knows
@@ -15,6 +16,7 @@ package broadcast
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Broker moves payloads between server instances.
@@ -51,7 +53,20 @@ type Broker interface {
 	Close() error
 }
 
+// Resumer is implemented by a Broker whose connection can drop and come
+// back (RedisBroker). The Hub registers itself before Start.
+type Resumer interface {
+	// OnResume sets fn, called on the broker's receiving path each time the
+	// connection is back after a loss and every topic is subscribed again,
+	// with the time the loss was noticed. Payloads published in between
+	// may be lost for this instance. fn must not block.
+	OnResume(fn func(lostAt time.Time))
+}
+
 var (
+	// ErrQueueFull is returned by Hub.Enqueue when the publish queue is
+	// full; the payload was dropped.
+	ErrQueueFull = errors.New("broadcast: publish queue full, payload dropped")
 	// ErrSlowSubscriber is the Err of a subscription that was cut off
 	// because its buffer was full when a payload arrived.
 	ErrSlowSubscriber = errors.New("broadcast: subscriber too slow, cut off")
@@ -63,6 +78,8 @@ var (
 )
 
 var (
-	_ Broker = (*MemoryBroker)(nil)
-	_ Broker = (*RedisBroker)(nil)
+	_ Broker         = (*MemoryBroker)(nil)
+	_ Broker         = (*RedisBroker)(nil)
+	_ BatchPublisher = (*RedisBroker)(nil)
+	_ Resumer        = (*RedisBroker)(nil)
 )

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Config configures a Hub. The zero value gives the defaults.
@@ -11,6 +13,14 @@ type Config struct {
 	// BufferSize is how many payloads a subscriber may lag behind before it
 	// is cut off. Zero (or less) means 256.
 	BufferSize int
+	// QueueSize bounds the payloads Enqueue holds for the broker. When it
+	// is full Enqueue drops the payload (counted in Stats.QueueDropped) and
+	// reports ErrQueueFull. Zero (or less) means 10,000.
+	QueueSize int
+	// PublishTimeout bounds one hand-over of queued payloads to the broker
+	// (a batch of at most 256); what it could not publish in time counts
+	// as failed. Zero (or less) means 2s.
+	PublishTimeout time.Duration
 }
 
 const defaultBufferSize = 256
@@ -26,6 +36,18 @@ type Stats struct {
 	// Dropped counts subscribers cut off for lagging. Each lost the payload
 	// that did not fit and everything after it.
 	Dropped uint64
+
+	// Queued is how many payloads wait in the publish queue now, of
+	// QueueSize at most.
+	Queued, QueueSize int
+	// Enqueued counts payloads Enqueue accepted; each is then published or
+	// failed. Published counts payloads the broker accepted from the queue;
+	// PublishFailed those it refused or did not take in time; QueueDropped
+	// those Enqueue dropped because the queue was full.
+	Enqueued, Published, PublishFailed, QueueDropped uint64
+	// Resumes counts the times the broker's connection came back after a
+	// loss (see Resumer).
+	Resumes uint64
 }
 
 // Hub fans payloads out to local subscribers, one set per topic, and keeps
@@ -52,6 +74,13 @@ type Hub struct {
 	// releases tracks the goroutines started to unsubscribe topics left
 	// empty by cut-offs, so that Close can wait for them.
 	releases sync.WaitGroup
+
+	queue *publishQueue
+
+	// resumeMu guards onResume; resumes counts the broker's comebacks.
+	resumeMu sync.Mutex
+	onResume []func(lostAt time.Time)
+	resumes  atomic.Uint64
 }
 
 type topicState struct {
@@ -86,16 +115,54 @@ func NewHub(broker Broker, cfg Config) (*Hub, error) {
 		broker:     broker,
 		bufferSize: size,
 		topics:     make(map[string]*topicState),
+		queue:      newPublishQueue(cfg.QueueSize, cfg.PublishTimeout),
+	}
+	if r, ok := broker.(Resumer); ok {
+		r.OnResume(h.resumed)
 	}
 	if err := broker.Start(h.deliver); err != nil {
 		return nil, fmt.Errorf("start broker: %w", err)
 	}
+	go h.queue.run(broker)
 	return h, nil
 }
 
+// Enqueue queues payload for topic's subscribers on every instance, this
+// one included, and returns at once: a request never waits for the
+// broker. One goroutine hands the queue to the broker in order. When the
+// queue is full the payload is dropped and counted, and Enqueue reports
+// ErrQueueFull; like a payload the broker loses, the consumers must heal
+// that from their store. The Hub keeps payload: the caller must not
+// modify it afterwards.
+func (h *Hub) Enqueue(topic string, payload []byte) error {
+	return h.queue.enqueue(Message{Topic: topic, Payload: payload})
+}
+
+// OnResume registers fn to be called each time the broker's connection is
+// back after a loss, with the time it was lost: payloads published in
+// between may be lost for this instance, so consumers catch up from their
+// store. fn runs on the broker's receiving path and must not block.
+// Brokers that cannot lose their connection (MemoryBroker) never call it.
+func (h *Hub) OnResume(fn func(lostAt time.Time)) {
+	h.resumeMu.Lock()
+	defer h.resumeMu.Unlock()
+	h.onResume = append(h.onResume, fn)
+}
+
+func (h *Hub) resumed(lostAt time.Time) {
+	h.resumes.Add(1)
+	h.resumeMu.Lock()
+	fns := h.onResume
+	h.resumeMu.Unlock()
+	for _, fn := range fns {
+		fn(lostAt)
+	}
+}
+
 // Publish sends payload through the broker to the subscribers of topic on
-// every instance, this one included. The caller may reuse payload once
-// Publish returns.
+// every instance, this one included, and waits for the broker to take it:
+// for tools and tests; the server's requests use Enqueue. The caller may
+// reuse payload once Publish returns.
 func (h *Hub) Publish(ctx context.Context, topic string, payload []byte) error {
 	h.mu.Lock()
 	closed := h.closed
@@ -211,7 +278,11 @@ func (h *Hub) subscribe(ctx context.Context, topic string, fn func([]byte)) (*Su
 func (h *Hub) Stats() Stats {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	st := Stats{Delivered: h.delivered, Dropped: h.dropped}
+	q := h.queue
+	st := Stats{Delivered: h.delivered, Dropped: h.dropped,
+		Queued: len(q.ch), QueueSize: cap(q.ch),
+		Enqueued: q.accepted.Load(), Published: q.published.Load(), PublishFailed: q.failed.Load(), QueueDropped: q.dropped.Load(),
+		Resumes: h.resumes.Load()}
 	for _, t := range h.topics {
 		if n := len(t.subs); n > 0 {
 			st.Topics++
@@ -221,9 +292,28 @@ func (h *Hub) Stats() Stats {
 	return st
 }
 
-// Close ends every subscription with ErrHubClosed and closes the broker.
-// It is idempotent; later calls return nil.
+// Close hands what the publish queue holds to the broker (waiting at most
+// PublishTimeout for it), ends every subscription with ErrHubClosed and
+// closes the broker. It is idempotent; later calls return nil.
 func (h *Hub) Close() error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.mu.Unlock()
+
+	// What is queued was committed: publish it while the broker is still
+	// open, unless the broker is stuck; closing the broker below then makes
+	// the rest fail fast.
+	h.queue.stop()
+	drained := time.NewTimer(h.queue.timeout)
+	select {
+	case <-h.queue.done:
+	case <-drained.C:
+	}
+	drained.Stop()
+
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -242,6 +332,7 @@ func (h *Hub) Close() error {
 	// releases fail fast instead of running to their timeouts.
 	err := h.broker.Close()
 	h.releases.Wait()
+	<-h.queue.done
 	if err != nil {
 		return fmt.Errorf("close broker: %w", err)
 	}

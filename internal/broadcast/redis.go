@@ -25,7 +25,9 @@ const confirmRetry = time.Second
 // payloads published in the meantime are lost for this instance, which the
 // at-most-once contract allows (the resolvers fill gaps from the database).
 // A peer that vanishes without closing the socket is noticed by the client's
-// TCP keep-alive, after which the same reconnect happens.
+// TCP keep-alive, after which the same reconnect happens. Once the new
+// connection has resubscribed every channel, the broker tells the Hub
+// (Resumer), so that local consumers catch up on what was lost.
 type RedisBroker struct {
 	client *redis.Client
 	prefix string
@@ -40,7 +42,14 @@ type RedisBroker struct {
 	closed  bool
 	nextID  uint64
 	waiting map[string]chan struct{} // PING payload -> closed when its PONG arrives
+
+	// onResume is set before Start and read only by the read loop.
+	onResume func(lostAt time.Time)
 }
+
+// resumeToken is the payload of the PING the read loop sends after losing
+// its connection; its PONG says the new connection is subscribed again.
+const resumeToken = "broadcast-resume"
 
 // NewRedisBroker returns a RedisBroker using client, which the caller keeps
 // owning and closes after the broker. Channel names are prefix+topic, so
@@ -68,6 +77,40 @@ func (b *RedisBroker) Publish(ctx context.Context, topic string, payload []byte)
 		return fmt.Errorf("redis publish: %w", err)
 	}
 	return nil
+}
+
+// PublishBatch sends every message in one pipelined round trip, in order,
+// and reports how many Redis did not accept.
+func (b *RedisBroker) PublishBatch(ctx context.Context, msgs []Message) (failed int) {
+	if b.isClosed() {
+		return len(msgs)
+	}
+	cmds, err := b.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, m := range msgs {
+			p.Publish(ctx, b.prefix+m.Topic, m.Payload)
+		}
+		return nil
+	})
+	if len(cmds) != len(msgs) {
+		if err != nil {
+			return len(msgs)
+		}
+		return 0
+	}
+	for _, c := range cmds {
+		if c.Err() != nil {
+			failed++
+		}
+	}
+	return failed
+}
+
+// OnResume sets what is called when the connection is back after a loss;
+// see Resumer. It must be called before Start.
+func (b *RedisBroker) OnResume(fn func(lostAt time.Time)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.onResume = fn
 }
 
 // Subscribe sends SUBSCRIBE and returns once Redis has processed it.
@@ -170,7 +213,7 @@ func (b *RedisBroker) Start(handle func(topic string, payload []byte)) error {
 		return errors.New("redis broker: already started")
 	}
 	b.started = true
-	go b.read(handle)
+	go b.read(handle, b.onResume)
 	return nil
 }
 
@@ -206,15 +249,31 @@ func (b *RedisBroker) isClosed() bool {
 
 // read is the one reader of the subscription connection. It must keep
 // reading: Subscribe depends on it to see PONGs.
-func (b *RedisBroker) read(handle func(topic string, payload []byte)) {
+//
+// After an error it pauses, then sends a PING of its own (resumeToken):
+// go-redis dials a new connection for it and resubscribes every channel
+// first, so when that PONG arrives every channel is live again and
+// onResume runs.
+func (b *RedisBroker) read(handle func(topic string, payload []byte), onResume func(lostAt time.Time)) {
 	defer close(b.stopped)
 
 	const (
 		minPause = 50 * time.Millisecond
-		maxPause = 2 * time.Second
+		maxPause = time.Second
 	)
 	pause := minPause
+	var lostAt time.Time // zero while connected
+	pinged := false      // the resume PING went out on this attempt
 	for {
+		if !lostAt.IsZero() && !pinged {
+			ctx, cancel := context.WithTimeout(context.Background(), confirmRetry)
+			// A failure here is the outage going on: Receive fails too, or
+			// reconnects by itself, and either way the PING goes again on
+			// the next turn; a new connection without it would never say
+			// it is back.
+			pinged = b.pubsub.Ping(ctx, resumeToken) == nil
+			cancel()
+		}
 		// No deadline: a quiet connection is normal. Close unblocks the read.
 		msg, err := b.pubsub.Receive(context.Background())
 		if err != nil {
@@ -226,6 +285,10 @@ func (b *RedisBroker) read(handle func(topic string, payload []byte)) {
 			if errors.Is(err, redis.ErrClosed) {
 				return
 			}
+			if lostAt.IsZero() {
+				lostAt = time.Now()
+			}
+			pinged = false
 			// go-redis has dropped the bad connection and dials a new one on
 			// the next Receive; pausing keeps a dead server from being
 			// hammered.
@@ -248,6 +311,13 @@ func (b *RedisBroker) read(handle func(topic string, payload []byte)) {
 				handle(topic, []byte(m.Payload))
 			}
 		case *redis.Pong:
+			if m.Payload == resumeToken {
+				if !lostAt.IsZero() && onResume != nil {
+					onResume(lostAt)
+				}
+				lostAt = time.Time{}
+				continue
+			}
 			b.confirm(m.Payload)
 		}
 	}

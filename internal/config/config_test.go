@@ -76,6 +76,16 @@ func TestLoad(t *testing.T) {
 		{name: "webhook secret without its prefix", env: map[string]string{"JOBCHAT_WEBHOOK_URL": "https://notify.example/hook", "JOBCHAT_WEBHOOK_SECRET": "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, wantErr: "JOBCHAT_WEBHOOK_SECRET"},
 		{name: "webhook URL not absolute", env: map[string]string{"JOBCHAT_WEBHOOK_URL": "notify.example/hook", "JOBCHAT_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, wantErr: "JOBCHAT_WEBHOOK_URL"},
 		{name: "zero notify delay", env: map[string]string{"JOBCHAT_NOTIFY_DELAY": "0s"}, wantErr: "JOBCHAT_NOTIFY_DELAY"},
+		{name: "attachments on disk by default", check: func(t *testing.T, c Config) {
+			if c.S3Endpoint != "" || c.S3Bucket != "jobchat" || c.S3Region != "us-east-1" || c.S3PathStyle || c.S3Redirect ||
+				c.FileURLTTL != time.Hour || c.FileURLKey != "" {
+				t.Fatalf("attachment defaults: %+v", c)
+			}
+		}},
+		{name: "S3 without keys", env: map[string]string{"JOBCHAT_S3_ENDPOINT": "http://127.0.0.1:8333"}, wantErr: "JOBCHAT_S3_ACCESS_KEY"},
+		{name: "S3 endpoint with a path", env: map[string]string{"JOBCHAT_S3_ENDPOINT": "https://s3.example/bucket", "JOBCHAT_S3_ACCESS_KEY": "a", "JOBCHAT_S3_SECRET_KEY": "b"}, wantErr: "JOBCHAT_S3_ENDPOINT"},
+		{name: "S3 endpoint with another scheme", env: map[string]string{"JOBCHAT_S3_ENDPOINT": "ftp://s3.example", "JOBCHAT_S3_ACCESS_KEY": "a", "JOBCHAT_S3_SECRET_KEY": "b"}, wantErr: "JOBCHAT_S3_ENDPOINT"},
+		{name: "short file URL key", env: map[string]string{"JOBCHAT_FILE_URL_KEY": "short"}, wantErr: "JOBCHAT_FILE_URL_KEY"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

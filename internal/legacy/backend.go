@@ -32,7 +32,7 @@ type Event struct {
 // Backend is what the socket needs of jobchat.
 type Backend interface {
 	// Authenticate verifies a bare token.
-	Authenticate(token string) (auth.Caller, error)
+	Authenticate(ctx context.Context, token string) (auth.Caller, error)
 	// Authorize reports whether c may use the conversation. A refusal is
 	// an error whose Code is NOT_FOUND (a stranger and an unknown
 	// conversation alike), FORBIDDEN or UNAUTHENTICATED; any other error

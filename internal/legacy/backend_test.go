@@ -72,7 +72,7 @@ type codedErr struct{ code, msg string }
 func (e *codedErr) Error() string { return e.msg }
 func (e *codedErr) Code() string  { return e.code }
 
-func (b *fakeBackend) Authenticate(token string) (auth.Caller, error) {
+func (b *fakeBackend) Authenticate(_ context.Context, token string) (auth.Caller, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	c, ok := b.callers[token]

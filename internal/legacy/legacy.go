@@ -26,6 +26,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
 
+	"github.com/jobchat/jobchat/internal/auth"
 	"github.com/jobchat/jobchat/internal/wsconn"
 )
 
@@ -59,6 +60,9 @@ type Config struct {
 	// BufferPool shares write buffers between sockets. Nil gives the
 	// Handler a pool of its own.
 	BufferPool websocket.BufferPool
+	// Quota, if set, bounds the sockets per user and per address; share
+	// it with the GraphQL endpoint so that the bounds hold across both.
+	Quota *wsconn.Quota
 }
 
 const defaultCookie = "jobchat_token"
@@ -97,8 +101,7 @@ func New(backend Backend, cfg Config) *Handler {
 			WriteTimeout:  cfg.WriteTimeout,
 			MaxFrameBytes: cfg.MaxFrameBytes,
 			SendQueue:     cfg.SendQueue,
-			// The consumer read text frames only.
-			TextOnly: true,
+			Quota:         cfg.Quota,
 			// ServeHTTP has checked the origin already, with a status of
 			// its own.
 			CheckOrigin: func(*http.Request) bool { return true },
@@ -150,14 +153,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	c := newConn(ctx, cancel, h, caller, convID)
-	stop, err := h.backend.Follow(ctx, caller, convID, c.deliver, c.followEnded)
-	if err != nil {
-		cancel()
-		log.Error().Err(err).Msg("legacy socket: follow conversation")
-		http.Error(w, "could not follow the conversation; retry", http.StatusServiceUnavailable)
-		return
+	// A socket over its quota is upgraded all the same, and closed at once
+	// with a code that says why: a browser never sees the status of a
+	// refused handshake.
+	over := c.sock.ClaimAddr(r)
+	if over == nil {
+		over = c.sock.ClaimUser(auth.WithCaller(ctx, caller))
 	}
-	c.stopFollow = stop
+	if over != nil {
+		c.close(over.Code, over.Reason)
+	} else {
+		stop, err := h.backend.Follow(ctx, caller, convID, c.deliver, c.followEnded)
+		if err != nil {
+			c.teardown()
+			log.Error().Err(err).Msg("legacy socket: follow conversation")
+			http.Error(w, "could not follow the conversation; retry", http.StatusServiceUnavailable)
+			return
+		}
+		c.stopFollow = stop
+	}
 	if !h.sockets.Add(&c.sock) {
 		c.teardown()
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)

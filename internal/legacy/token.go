@@ -23,7 +23,7 @@ func (h *Handler) authenticate(r *http.Request) (auth.Caller, error) {
 	if err != nil {
 		return auth.Caller{}, err
 	}
-	c, err := h.backend.Authenticate(token)
+	c, err := h.backend.Authenticate(r.Context(), token)
 	if err != nil {
 		return auth.Caller{}, err
 	}

@@ -15,6 +15,8 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/jobchat/jobchat/internal/coerce"
 )
 
 // This file holds jobchat's GraphQL over HTTP transports, written to the
@@ -193,23 +195,29 @@ func readPOSTParams(r *http.Request) (*graphql.RawParams, *httpError) {
 		return nil, &httpError{status: http.StatusUnsupportedMediaType, msg: fmt.Sprintf("charset %q is not supported; send UTF-8", cs)}
 	}
 	// limitBody has already bounded the body.
-	body, err := io.ReadAll(r.Body)
+	body, err := readBody(r)
 	if err != nil {
 		return nil, badRequest("could not read request body")
 	}
+	return parseParams("request body", body)
+}
+
+// parseParams reads a GraphQL request from JSON text: a POST's body, or a
+// multipart request's operations field (what names it in messages).
+func parseParams(what string, body []byte) (*graphql.RawParams, *httpError) {
 	var fields map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&fields); err != nil {
-		return nil, badRequest("%s", jsonProblem("request body", body, err))
+		return nil, badRequest("%s", jsonProblem(what, body, err))
 	}
 	if fields == nil {
-		return nil, badRequest("request body must be a JSON object, not null")
+		return nil, badRequest("%s must be a JSON object, not null", what)
 	}
 	end := dec.InputOffset()
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		trail := body[end:]
 		at := end + int64(len(trail)-len(bytes.TrimLeft(trail, " \t\r\n")))
-		return nil, badRequest("request body has data after the JSON object, at byte offset %d", at)
+		return nil, badRequest("%s has data after the JSON object, at byte offset %d", what, at)
 	}
 	p := &graphql.RawParams{}
 	var e *httpError
@@ -244,6 +252,20 @@ func readGETParams(r *http.Request) (*graphql.RawParams, *httpError) {
 		return nil, e
 	}
 	return p, checkQuery(p)
+}
+
+// readBody reads a body limitBody has bounded, in one allocation when its
+// length is known (limitBody makes it known for chunked bodies too).
+func readBody(r *http.Request) ([]byte, error) {
+	n := r.ContentLength
+	if n <= 0 {
+		return io.ReadAll(r.Body)
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(r.Body, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
 }
 
 // jsonText makes an absent or empty URL parameter read as JSON null.
@@ -290,11 +312,11 @@ func objectParam(name string, raw json.RawMessage) (map[string]any, *httpError) 
 		return nil, badRequest("%s must be a JSON object", name)
 	}
 	// Numbers stay json.Number, as in gqlgen's transports, so that large
-	// Int and ID values are not rounded through float64.
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
+	// Int and ID values are not rounded through float64; strings that are
+	// not text stay recognisable (coerce.InvalidString), so that the
+	// guard refuses them instead of storing U+FFFD.
+	m, err := coerce.DecodeObject(raw)
+	if err != nil {
 		return nil, badRequest("%s", jsonProblem(name, raw, err))
 	}
 	return m, nil
@@ -358,7 +380,12 @@ func (httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 		writeHTTPError(w, media, herr)
 		return
 	}
+	runOperation(w, r, exec, media, params)
+}
 
+// runOperation executes one operation read from an HTTP request and
+// writes its answer as one JSON document of the media type.
+func runOperation(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, media string, params *graphql.RawParams) {
 	ctx := r.Context()
 	opCtx, errs := exec.CreateOperationContext(ctx, params)
 	if len(errs) > 0 {

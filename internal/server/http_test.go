@@ -94,7 +94,7 @@ func TestHTTPRequestErrorStatus(t *testing.T) {
 	}{
 		{"parse", `{"query":"{"}`, "GRAPHQL_PARSE_FAILED"},
 		{"validation", `{"query":"{ nope }"}`, "GRAPHQL_VALIDATION_FAILED"},
-		{"variable coercion", `{"query":"query($b: Boolean!) { hello @include(if: $b) }","variables":{"b":"yes"}}`, "GRAPHQL_VALIDATION_FAILED"},
+		{"variable coercion", `{"query":"query($b: Boolean!) { hello @include(if: $b) }","variables":{"b":"yes"}}`, "BAD_USER_INPUT"},
 		{"unknown operation name", `{"query":"query A { hello }","operationName":"B"}`, "GRAPHQL_VALIDATION_FAILED"},
 		{"complexity", `{"query":"{ a: hello b: hello c: hello }"}`, "COMPLEXITY_LIMIT_EXCEEDED"},
 	}

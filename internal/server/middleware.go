@@ -207,12 +207,28 @@ func (r *responseRecorder) Unwrap() http.ResponseWriter { return r.ResponseWrite
 // limitBody refuses request bodies over limit with 413. gqlgen's POST transport
 // reads the whole body into memory and, when the read fails, still answers
 // 200 with the error in the payload; checking here bounds the memory and
-// gives clients a status they can act on.
-func limitBody(limit int64, next http.Handler) http.Handler {
+// gives clients a status they can act on. See tooLarge for how the 413
+// reaches a client that is still sending.
+//
+// A multipart request (an upload) may carry a file of up to uploadLimit
+// besides: one whose Content-Length says it is larger gets 413 before a
+// byte is read; one of unknown length passes, streamed, never buffered,
+// and the multipart transport bounds each of its parts as it reads them.
+func limitBody(limit, uploadLimit int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && isMultipart(r) {
+			total := limit + uploadLimit
+			if r.ContentLength > total {
+				tooLarge(w, r, r.Body, total+drainBytes)
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, total)
+			next.ServeHTTP(w, r)
+			return
+		}
 		switch {
 		case r.ContentLength > limit:
-			writeError(w, http.StatusRequestEntityTooLarge, "request body too large")
+			tooLarge(w, r, r.Body, limit+drainBytes)
 			return
 		case r.ContentLength < 0:
 			// Chunked: the size is known only after reading, so read here,
@@ -220,15 +236,49 @@ func limitBody(limit int64, next http.Handler) http.Handler {
 			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 			if err != nil {
 				if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
-					writeError(w, http.StatusRequestEntityTooLarge, "request body too large")
+					// The limit's worth is read; the rest follows.
+					tooLarge(w, r, r.Body, drainBytes)
 				} else {
 					writeError(w, http.StatusBadRequest, "could not read request body")
 				}
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.ContentLength = int64(len(body))
 		}
 		// With a known Content-Length net/http already stops at that length.
 		next.ServeHTTP(w, r)
 	})
+}
+
+// How much of a body past the limit is read and thrown away, and for how
+// long, before its 413 is written.
+const (
+	drainBytes   = 4 << 20
+	drainTimeout = 5 * time.Second
+)
+
+// tooLarge answers 413 to a request whose body is over the limit; body is
+// what is left of it, of which at most max bytes are read. A client that
+// sends a body usually reads the answer only once it has sent it all; a
+// server that answers and closes while the body is still arriving leaves
+// unread data behind, and the kernel then resets the connection, so that
+// the client sees ECONNRESET instead of the 413. So the rest of the body
+// is read and discarded first, up to drainBytes past the limit within
+// drainTimeout. A client that says it sends more, or sends more or
+// slower, is answered anyway (with Connection: close) and may see the
+// reset.
+func tooLarge(w http.ResponseWriter, r *http.Request, body io.Reader, max int64) {
+	drained := false
+	if r.ContentLength <= max {
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Now().Add(drainTimeout))
+		_, err := io.CopyN(io.Discard, body, max+1)
+		_ = rc.SetReadDeadline(time.Time{})
+		drained = errors.Is(err, io.EOF)
+	}
+	if !drained {
+		w.Header().Set("Connection", "close")
+	}
+	writeError(w, http.StatusRequestEntityTooLarge, "request body too large")
 }

@@ -44,8 +44,10 @@ func newTestSchema() *testSchema {
 				boom: String
 				caller: String
 			}
+			scalar Upload
 			type Mutation {
 				bump: Int!
+				upload(file: Upload!): String
 			}
 			type Subscription {
 				ticks: Int!
@@ -76,6 +78,10 @@ func (s *testSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			return s.query(ctx, opCtx)
 		}
 	case ast.Mutation:
+		fields := graphql.CollectFields(opCtx, opCtx.Operation.SelectionSet, []string{"Mutation"})
+		if len(fields) > 0 && fields[0].Name == "upload" {
+			return uploadResponse(ctx, fields[0])
+		}
 		n := s.mutations.Add(1)
 		return graphql.OneShot(&graphql.Response{Data: fmt.Appendf(nil, `{"bump":%d}`, n)})
 	case ast.Subscription:

@@ -1,16 +1,19 @@
 // Package server turns jobchat's executable GraphQL schema into the process's
 // HTTP handler: the GraphQL transports on /query (GET and POST after the
-// GraphQL-over-HTTP spec, Server-Sent Events, and websockets through
-// jobchat's own transport, package wsgql), the GraphiQL playground on /
-// (package playground), the /healthz and /readyz probes, request ids and
-// access logging.
+// GraphQL-over-HTTP spec, streamed GraphQL multipart requests for uploads,
+// Server-Sent Events, and websockets through
+// jobchat's own transport, package wsgql), the gate every operation passes
+// before execution (persisted operations, document limits, strict variable
+// coercion: guard.go, persisted.go), the GraphiQL playground on / (package
+// playground), the /healthz and /readyz probes, security headers, request
+// ids and access logging.
 //
 // It knows nothing of jobchat's domain. It may import gqlgen's graphql,
 // handler and executor-facing packages (and gqlparser), gorilla/websocket,
-// zerolog, google/uuid, jobchat's wsgql, stream and playground packages and
-// the standard library; never jobchat's resolvers, db or graph packages,
-// which reach it only as a graphql.ExecutableSchema and the callbacks in
-// Config.
+// zerolog, google/uuid, jobchat's wsgql, wsconn, stream, playground,
+// limits and coerce packages and the standard library; never jobchat's resolvers, db
+// or graph packages, which reach it only as a graphql.ExecutableSchema and
+// the callbacks in Config.
 package server
 
 import (
@@ -31,8 +34,11 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/jobchat/jobchat/internal/coerce"
+	"github.com/jobchat/jobchat/internal/limits"
 	"github.com/jobchat/jobchat/internal/server/playground"
 	"github.com/jobchat/jobchat/internal/stream"
+	"github.com/jobchat/jobchat/internal/wsconn"
 	"github.com/jobchat/jobchat/internal/wsgql"
 )
 
@@ -73,8 +79,15 @@ type Config struct {
 	KeepAlive time.Duration
 	// InitTimeout bounds the wait for connection_init. Zero means 10s.
 	InitTimeout time.Duration
-	// MaxBodyBytes limits HTTP request bodies on /query. Zero means 1 MiB.
+	// MaxBodyBytes limits HTTP request bodies on /query. Zero means 256
+	// KiB: a body is read as JSON before its document can be refused, so
+	// this bounds what refusing one costs.
+	// A multipart request's file is bounded by MaxUploadBytes instead,
+	// its other fields by this.
 	MaxBodyBytes int64
+	// MaxUploadBytes limits the file of a GraphQL multipart request,
+	// read as it streams. Zero means 25 MiB.
+	MaxUploadBytes int64
 	// MaxFrameBytes limits websocket messages from clients; larger ones close
 	// the connection with code 1009. Zero means 64 KiB.
 	MaxFrameBytes int64
@@ -86,6 +99,10 @@ type Config struct {
 	// SendQueue is how many frames may wait for a websocket client; see
 	// wsgql.Config. Zero means 1024.
 	SendQueue int
+	// SocketQuota, if set, bounds the websockets per user and per client
+	// address (see wsconn.Quota); share it with the other socket
+	// endpoints in Handlers.
+	SocketQuota *wsconn.Quota
 	// QueryCacheSize sizes the parsed-query and persisted-query caches. Zero
 	// means 1000.
 	QueryCacheSize int
@@ -100,8 +117,32 @@ type Config struct {
 	Pusher stream.Pusher
 
 	// Extensions are added to the GraphQL handler after the built-in ones
-	// (introspection, persisted queries, complexity limit).
+	// (introspection, persisted queries, the guard, complexity limit).
 	Extensions []graphql.HandlerExtension
+
+	// Limits bounds the documents /query takes (size, tokens, depth,
+	// aliases, directives, duplicate fields, fields, fragments), checked
+	// before the validator runs; its zero value gives package limits'
+	// defaults.
+	Limits limits.Config
+	// MaxIDLength caps ID values, in variables and written into
+	// documents, so that an id no row can have is refused before any
+	// query. Zero means no cap.
+	MaxIDLength int
+	// DisableIntrospection refuses __schema and __type and takes the
+	// "Did you mean" suggestions out of validation errors.
+	DisableIntrospection bool
+	// PersistedOperations are known operations by the hex SHA-256 of their
+	// text (see LoadPersistedOperations): an Automatic Persisted Query
+	// client may send just the hash of one, even to a fresh instance.
+	PersistedOperations map[string]string
+	// PersistedOnly runs only PersistedOperations, sent by hash or in
+	// full, and registers nothing: every other operation is refused with
+	// OPERATION_NOT_ALLOWED.
+	PersistedOnly bool
+	// PersistedBypass, if set, exempts the callers it accepts from
+	// PersistedOnly (jobchat's own job-service). May be nil.
+	PersistedBypass func(ctx context.Context) bool
 
 	// Playground serves GraphiQL at "/".
 	Playground bool
@@ -115,7 +156,8 @@ type Config struct {
 const (
 	defaultKeepAlive       = 15 * time.Second
 	defaultInitTimeout     = 10 * time.Second
-	defaultMaxBodyBytes    = 1 << 20
+	defaultMaxBodyBytes    = 256 << 10
+	defaultMaxUploadBytes  = 25 << 20
 	defaultMaxFrameBytes   = 64 << 10
 	defaultWriteTimeout    = 10 * time.Second
 	defaultQueryCacheSize  = 1000
@@ -131,6 +173,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = defaultMaxBodyBytes
+	}
+	if c.MaxUploadBytes == 0 {
+		c.MaxUploadBytes = defaultMaxUploadBytes
 	}
 	if c.MaxFrameBytes == 0 {
 		c.MaxFrameBytes = defaultMaxFrameBytes
@@ -166,7 +211,7 @@ func New(cfg Config) *Handler {
 	// The origin check runs before authentication: a cross-site page must be
 	// turned away even when the browser attaches the user's credentials.
 	gql = websocketGate(origins, gql)
-	gql = limitBody(cfg.MaxBodyBytes, gql)
+	gql = limitBody(cfg.MaxBodyBytes, cfg.MaxUploadBytes, gql)
 
 	mux := http.NewServeMux()
 	mux.Handle("/query", gql)
@@ -188,7 +233,7 @@ func New(cfg Config) *Handler {
 	}
 
 	sockets := newSocketSet()
-	return &Handler{Handler: withRequestID(cfg.Log, withAccessLog(sockets, mux)), sockets: sockets}
+	return &Handler{Handler: withSecurityHeaders(withRequestID(cfg.Log, withAccessLog(sockets, mux))), sockets: sockets}
 }
 
 func newGraphQL(cfg Config, origins originPolicy) *handler.Server {
@@ -203,6 +248,7 @@ func newGraphQL(cfg Config, origins originPolicy) *handler.Server {
 		MaxFrameBytes: cfg.MaxFrameBytes,
 		MaxOperations: cfg.MaxOperations,
 		SendQueue:     cfg.SendQueue,
+		Quota:         cfg.SocketQuota,
 		Pusher:        cfg.Pusher,
 		BufferPool:    &sync.Pool{},
 		OnError: func(ctx context.Context, err error) {
@@ -212,6 +258,8 @@ func newGraphQL(cfg Config, origins originPolicy) *handler.Server {
 		},
 	}))
 	srv.AddTransport(transport.Options{})
+	// Uploads (multipart.go) first: their Accept may ask for anything.
+	srv.AddTransport(multipartTransport{maxFieldBytes: cfg.MaxBodyBytes, maxFileBytes: cfg.MaxUploadBytes})
 	// GraphQL over HTTP (http.go) and over SSE (sse.go). Event streams come
 	// first: they are GETs and POSTs too, told apart by their Accept header.
 	srv.AddTransport(newSSETransport(cfg.SSE, cfg.WriteTimeout))
@@ -219,18 +267,51 @@ func newGraphQL(cfg Config, origins originPolicy) *handler.Server {
 	// Last: other methods get 405 rather than gqlgen's 400.
 	srv.AddTransport(methodTransport{})
 
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](cfg.QueryCacheSize))
-	srv.Use(extension.Introspection{})
-	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](cfg.QueryCacheSize)})
+	docs := lru.New[*ast.QueryDocument](cfg.QueryCacheSize)
+	srv.SetQueryCache(docs)
+	lim := limits.New(cfg.Limits)
+	// The guard has checked what the executor parses; the same token
+	// limit there costs nothing and holds if that ever changes.
+	srv.SetParserTokenLimit(max(lim.Config().Tokens, 0))
+	srv.SetDisableSuggestion(cfg.DisableIntrospection)
+	if !cfg.DisableIntrospection {
+		srv.Use(extension.Introspection{})
+	}
+	// Persisted operations resolve a hash to a query, which the guard
+	// then checks like any other.
+	var registered graphql.Cache[string]
+	if !cfg.PersistedOnly {
+		registered = lru.New[string](cfg.QueryCacheSize)
+	}
+	srv.Use(&persisted{
+		known:      cfg.PersistedOperations,
+		registered: registered,
+		maxBytes:   lim.Config().Bytes,
+		only:       cfg.PersistedOnly,
+		bypass:     cfg.PersistedBypass,
+	})
+	srv.Use(&guard{
+		schema:        cfg.Schema.Schema(),
+		limits:        lim,
+		coerce:        coerce.New(cfg.Schema.Schema(), coerce.Config{MaxIDLength: cfg.MaxIDLength}),
+		cache:         docs,
+		noSuggest:     cfg.DisableIntrospection,
+		introspection: !cfg.DisableIntrospection,
+	})
 	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
 	srv.AroundOperations(logOperation)
 	for _, ext := range cfg.Extensions {
 		srv.Use(ext)
 	}
 
-	if cfg.ErrorPresenter != nil {
-		srv.SetErrorPresenter(cfg.ErrorPresenter)
+	present := cfg.ErrorPresenter
+	if present == nil {
+		present = graphql.DefaultErrorPresenter
 	}
+	if cfg.DisableIntrospection {
+		present = withoutSuggestions(present)
+	}
+	srv.SetErrorPresenter(present)
 	srv.SetRecoverFunc(cfg.RecoverFunc)
 	return srv
 }

@@ -1,8 +1,8 @@
 // Package testsvc tells tests where the external services they need are,
 // and holds the project's one rule about them: outside CI a service that is
 // not configured skips the test; with CI=true it fails it, so coverage of
-// PostgreSQL and Redis can never silently vanish. It imports the standard
-// library only.
+// PostgreSQL, Redis and the S3 store can never silently vanish. It imports
+// the standard library only.
 package testsvc
 
 import (
@@ -14,6 +14,11 @@ import (
 const (
 	PostgresURLEnv = "JOBCHAT_TEST_POSTGRES_URL"
 	RedisURLEnv    = "JOBCHAT_TEST_REDIS_URL"
+	// The S3-compatible server (.ci/s3.sh starts one): its endpoint
+	// (http://127.0.0.1:8333) and keys.
+	S3EndpointEnv  = "JOBCHAT_TEST_S3_ENDPOINT"
+	S3AccessKeyEnv = "JOBCHAT_TEST_S3_ACCESS_KEY"
+	S3SecretKeyEnv = "JOBCHAT_TEST_S3_SECRET_KEY"
 )
 
 // InCI reports whether this run is CI's, where nothing may be skipped.
@@ -30,6 +35,22 @@ func PostgresURL(tb testing.TB) string {
 func RedisURL(tb testing.TB) string {
 	tb.Helper()
 	return require(tb, RedisURLEnv, "Redis")
+}
+
+// S3 is a running S3-compatible server: an endpoint with its scheme, and
+// keys that may make buckets.
+type S3 struct {
+	Endpoint, AccessKey, SecretKey string
+}
+
+// S3Server returns the test S3 server, skipping or failing tb without one.
+func S3Server(tb testing.TB) S3 {
+	tb.Helper()
+	return S3{
+		Endpoint:  require(tb, S3EndpointEnv, "S3"),
+		AccessKey: require(tb, S3AccessKeyEnv, "S3"),
+		SecretKey: require(tb, S3SecretKeyEnv, "S3"),
+	}
 }
 
 func require(tb testing.TB, env, what string) string {

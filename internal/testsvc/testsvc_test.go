@@ -56,3 +56,22 @@ func TestMissingService(t *testing.T) {
 		t.Errorf("configured: %q, fatal %q, skip %q", got, r.fatal, r.skip)
 	}
 }
+
+// TestS3Server: the S3 server needs all three variables; any missing one
+// skips outside CI and fails under it, like the other services.
+func TestS3Server(t *testing.T) {
+	t.Setenv("CI", "true")
+	t.Setenv(S3EndpointEnv, "http://127.0.0.1:8333")
+	t.Setenv(S3AccessKeyEnv, "key")
+	t.Setenv(S3SecretKeyEnv, "")
+	r := &recorder{TB: t}
+	r.ended(func() { S3Server(r) })
+	if !strings.Contains(r.fatal, S3SecretKeyEnv) {
+		t.Errorf("without the secret key: fatal %q", r.fatal)
+	}
+	t.Setenv(S3SecretKeyEnv, "secret")
+	r = &recorder{TB: t}
+	if got := S3Server(r); got != (S3{Endpoint: "http://127.0.0.1:8333", AccessKey: "key", SecretKey: "secret"}) || r.fatal != "" {
+		t.Errorf("configured: %+v, fatal %q", got, r.fatal)
+	}
+}

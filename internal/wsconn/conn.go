@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 )
@@ -37,6 +38,11 @@ type Conn struct {
 	closing     bool
 	writing     bool
 	keepFrames  bool // queue e.cfg.KeepAliveFrame before each ping
+	// ended is set by End: nothing more may be claimed of the Quota.
+	ended bool
+	// quotaUser and quotaAddr are the Quota's keys this socket counts
+	// against ("" for none); End gives them back.
+	quotaUser, quotaAddr string
 }
 
 // Init ties c to its endpoint and protocol. Frames may be queued, and c
@@ -88,6 +94,7 @@ func (c *Conn) Closing() bool {
 func (c *Conn) End() {
 	c.mu.Lock()
 	c.closing = true
+	c.ended = true
 	c.queue, c.queueBytes = nil, 0
 	c.wakeLocked()
 	if c.keepAlive != nil {
@@ -96,10 +103,13 @@ func (c *Conn) End() {
 		c.keepAlive.Stop()
 	}
 	ws := c.ws
+	user, addr := c.quotaUser, c.quotaAddr
+	c.quotaUser, c.quotaAddr = "", ""
 	c.mu.Unlock()
 	if ws != nil {
 		_ = ws.Close()
 	}
+	c.e.cfg.Quota.release(user, addr)
 }
 
 // serve runs the read loop until the socket ends, then ends c and tells
@@ -117,13 +127,30 @@ func (c *Conn) serve() {
 			continue
 		}
 		c.extendRead()
-		if cfg.TextOnly && typ != websocket.TextMessage {
+		if code, reason := checkFrame(typ, data); code != 0 {
+			c.p.Log().Debug().Int("code", code).Msg(cfg.Name + " frame refused: " + reason)
+			c.Close(code, reason)
 			continue
 		}
 		c.offload(data)
 	}
 	c.End()
 	c.p.Ended()
+}
+
+// checkFrame applies RFC 6455's rules above the framing, which gorilla
+// leaves to its caller, to a data message: every protocol jobchat speaks is
+// JSON text, so a binary message is refused (1003, unsupported data), and
+// a text message must be UTF-8 (1007, inconsistent data). code is 0 when
+// the message may go to the protocol.
+func checkFrame(typ int, data []byte) (code int, reason string) {
+	switch {
+	case typ != websocket.TextMessage:
+		return websocket.CloseUnsupportedData, "binary messages are not accepted: send JSON text"
+	case !utf8.Valid(data):
+		return websocket.CloseInvalidFramePayloadData, "text message is not valid UTF-8"
+	}
+	return 0, ""
 }
 
 // offload handles one message on a short-lived goroutine and waits for it,

@@ -13,6 +13,11 @@
 // sockets of one handler share: the configuration, the upgrader, and the
 // registry that a server's shutdown closes with 1001.
 //
+// It also holds the rules every socket follows whatever its subprotocol:
+// RFC 6455's above the framing (a binary message closes with 1003, a text
+// message that is not UTF-8 with 1007), and the Quota of sockets per user
+// and per client address (4430, 4431), which endpoints may share.
+//
 // It may import the standard library, gorilla/websocket and zerolog; nothing
 // GraphQL, nothing else of jobchat.
 package wsconn
@@ -45,9 +50,10 @@ type Config struct {
 	// SendQueue is how many frames (up to 1 MiB in all) may wait for a
 	// client before it has no room (see Conn.Offer). Zero means 1024.
 	SendQueue int
-	// TextOnly ignores binary messages instead of handing them to the
-	// protocol.
-	TextOnly bool
+	// Quota, if set, bounds the sockets per user and per client address;
+	// endpoints that share one share its bounds (see Conn.ClaimAddr and
+	// Conn.ClaimUser).
+	Quota *Quota
 	// KeepAliveFrame, if set, is queued before each ping on the sockets
 	// that asked for it (Conn.SendKeepAliveFrames).
 	KeepAliveFrame []byte

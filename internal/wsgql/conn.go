@@ -167,6 +167,10 @@ func (c *conn) accept(payload map[string]any) bool {
 		}
 		expires = exp
 	}
+	if over := c.sock.ClaimUser(ctx); over != nil {
+		c.overQuota(over)
+		return false
+	}
 	c.opParent = ctx
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -182,6 +186,15 @@ func (c *conn) accept(payload map[string]any) bool {
 		c.sock.SendKeepAliveFrames()
 	}
 	return true
+}
+
+// overQuota closes a socket its Quota refused; a legacy client hears why
+// in a connection_error first, which its library hands to the app.
+func (c *conn) overQuota(over *wsconn.OverQuota) {
+	if c.legacy {
+		c.enqueue(legacyConnectionError(over.Reason))
+	}
+	c.close(over.Code, over.Reason)
 }
 
 func (c *conn) refuse(err error) {

@@ -16,22 +16,144 @@ type inbound struct {
 	Payload json.RawMessage `json:"payload"`
 }
 
-// handle processes one graphql-transport-ws message. Anything the protocol
-// does not allow closes the socket with the code PROTOCOL.md gives for it.
-func (c *conn) handle(data []byte) {
-	received := graphql.Now()
+// kind is what a client message asks for.
+type kind uint8
+
+const (
+	kindInit      kind = iota + 1 // connection_init, both protocols
+	kindPing                      // graphql-transport-ws
+	kindPong                      // graphql-transport-ws
+	kindSubscribe                 // subscribe (graphql-transport-ws), start (legacy)
+	kindComplete                  // complete (graphql-transport-ws), stop (legacy)
+	kindTerminate                 // connection_terminate, legacy
+)
+
+// message is one decoded client message of either protocol.
+type message struct {
+	kind kind
+	// id is the operation's, for kindSubscribe and kindComplete.
+	id string
+	// init is connection_init's payload: nil when absent or null.
+	init map[string]any
+	// params is kindSubscribe's payload.
+	params *graphql.RawParams
+}
+
+// maxIDBytes bounds operation ids. Clients use counters and UUIDs; an id
+// is kept for as long as its operation runs and repeated in every frame of
+// it, so a long one would multiply the memory a socket holds.
+const maxIDBytes = 128
+
+// refusal is why a message was refused. On graphql-transport-ws every
+// refusal closes the socket with code and reason. On the legacy protocol
+// the client is told in a connection_error (connErr) or an error frame
+// for operation id, with reason as its message; the socket closes too only
+// when code is not 0.
+type refusal struct {
+	code    int
+	reason  string
+	connErr bool
+	id      string
+}
+
+// decodeTransportWS decodes one graphql-transport-ws message, refusing
+// what the protocol does not allow with the code PROTOCOL.md gives for it.
+// It depends on nothing but data: the socket's state is the caller's.
+func decodeTransportWS(data []byte) (message, *refusal) {
+	bad := func(reason string) (message, *refusal) {
+		return message{}, &refusal{code: CloseBadRequest, reason: "Invalid message received" + reason}
+	}
 	var m inbound
 	if err := json.Unmarshal(data, &m); err != nil {
-		c.close(CloseBadRequest, "Invalid message received")
-		return
+		return bad("")
 	}
 	switch m.Type {
 	case "connection_init":
 		payload, ok := objectOrNull(m.Payload)
 		if !ok {
-			c.close(CloseBadRequest, `Invalid message received: "connection_init" payload must be an object`)
-			return
+			return bad(`: "connection_init" payload must be an object`)
 		}
+		return message{kind: kindInit, init: payload}, nil
+	case "ping", "pong":
+		if _, ok := objectOrNull(m.Payload); !ok {
+			return bad(fmt.Sprintf(": %q payload must be an object", m.Type))
+		}
+		if m.Type == "ping" {
+			return message{kind: kindPing}, nil
+		}
+		return message{kind: kindPong}, nil
+	case "subscribe":
+		id, ok := idOf(m.ID)
+		if !ok {
+			return bad(`: "subscribe" needs a non-empty string id of at most 128 bytes`)
+		}
+		params, err := decodeParams(m.Payload)
+		if err != nil {
+			return bad(": " + err.Error())
+		}
+		return message{kind: kindSubscribe, id: id, params: params}, nil
+	case "complete":
+		id, ok := idOf(m.ID)
+		if !ok {
+			return bad(`: "complete" needs a non-empty string id of at most 128 bytes`)
+		}
+		return message{kind: kindComplete, id: id}, nil
+	case "":
+		return bad(": missing type")
+	default:
+		return bad(fmt.Sprintf(": unexpected type %q", m.Type))
+	}
+}
+
+// decodeLegacy decodes one subscriptions-transport-ws message as its
+// PROTOCOL.md and reference server do: a message that does not parse gets
+// connection_error, other mistakes an error, and the socket stays; but a
+// connection_init whose payload is not an object closes it with 4400, as
+// on graphql-transport-ws, rather than leave a client that sent
+// credentials in a shape nobody reads believing it is authenticated.
+func decodeLegacy(data []byte) (message, *refusal) {
+	var m inbound
+	if err := json.Unmarshal(data, &m); err != nil {
+		return message{}, &refusal{connErr: true, reason: "invalid message: not a JSON object"}
+	}
+	id, hasID := idOf(m.ID)
+	switch m.Type {
+	case "connection_init":
+		payload, ok := objectOrNull(m.Payload)
+		if !ok {
+			return message{}, &refusal{code: CloseBadRequest, connErr: true, reason: "connection_init payload must be an object"}
+		}
+		return message{kind: kindInit, init: payload}, nil
+	case "start", "stop":
+		if !hasID {
+			return message{}, &refusal{reason: fmt.Sprintf("%q needs a non-empty string id of at most 128 bytes", m.Type)}
+		}
+		if m.Type == "stop" {
+			return message{kind: kindComplete, id: id}, nil
+		}
+		params, err := decodeParams(m.Payload)
+		if err != nil {
+			return message{}, &refusal{id: id, reason: err.Error()}
+		}
+		return message{kind: kindSubscribe, id: id, params: params}, nil
+	case "connection_terminate":
+		return message{kind: kindTerminate}, nil
+	default:
+		return message{}, &refusal{id: id, reason: fmt.Sprintf("Invalid message type %q", m.Type)}
+	}
+}
+
+// handle processes one graphql-transport-ws message. Anything the protocol
+// does not allow closes the socket with the code PROTOCOL.md gives for it.
+func (c *conn) handle(data []byte) {
+	received := graphql.Now()
+	m, bad := decodeTransportWS(data)
+	if bad != nil {
+		c.close(bad.code, bad.reason)
+		return
+	}
+	switch m.kind {
+	case kindInit:
 		c.mu.Lock()
 		state := c.state
 		c.state = initRunning
@@ -40,30 +162,13 @@ func (c *conn) handle(data []byte) {
 			c.close(CloseTooManyInitRequest, "Too many initialisation requests")
 			return
 		}
-		if c.accept(payload) {
+		if c.accept(m.init) {
 			c.enqueue(frameAck)
 		}
-	case "ping":
-		if _, ok := objectOrNull(m.Payload); !ok {
-			c.close(CloseBadRequest, `Invalid message received: "ping" payload must be an object`)
-			return
-		}
+	case kindPing:
 		c.enqueue(framePong)
-	case "pong":
-		if _, ok := objectOrNull(m.Payload); !ok {
-			c.close(CloseBadRequest, `Invalid message received: "pong" payload must be an object`)
-		}
-	case "subscribe":
-		id, ok := idOf(m.ID)
-		if !ok {
-			c.close(CloseBadRequest, `Invalid message received: "subscribe" needs a non-empty string id`)
-			return
-		}
-		params, err := decodeParams(m.Payload)
-		if err != nil {
-			c.close(CloseBadRequest, "Invalid message received: "+err.Error())
-			return
-		}
+	case kindPong:
+	case kindSubscribe:
 		c.mu.Lock()
 		ready := c.state == initDone
 		c.mu.Unlock()
@@ -71,46 +176,34 @@ func (c *conn) handle(data []byte) {
 			c.close(CloseUnauthorized, "Unauthorized")
 			return
 		}
-		if c.isActive(id) {
-			c.close(CloseSubscriberExists, fmt.Sprintf("Subscriber for %s already exists", id))
+		if c.isActive(m.id) {
+			c.close(CloseSubscriberExists, fmt.Sprintf("Subscriber for %s already exists", m.id))
 			return
 		}
-		c.start(id, params, received)
-	case "complete":
-		id, ok := idOf(m.ID)
-		if !ok {
-			c.close(CloseBadRequest, `Invalid message received: "complete" needs a non-empty string id`)
-			return
-		}
-		c.stop(id)
-	case "":
-		c.close(CloseBadRequest, "Invalid message received: missing type")
-	default:
-		c.close(CloseBadRequest, fmt.Sprintf("Invalid message received: unexpected type %q", m.Type))
+		c.start(m.id, m.params, received)
+	case kindComplete:
+		c.stop(m.id)
 	}
 }
 
-// handleLegacy processes one subscriptions-transport-ws message, as its
-// PROTOCOL.md and reference server do: mistakes get connection_error (a
-// message that does not parse) or error (anything else), and the socket
-// stays.
+// handleLegacy processes one subscriptions-transport-ws message (see
+// decodeLegacy for what it refuses and how).
 func (c *conn) handleLegacy(data []byte) {
 	received := graphql.Now()
-	var m inbound
-	if err := json.Unmarshal(data, &m); err != nil {
-		// PROTOCOL.md: a message that does not parse gets connection_error,
-		// and the socket stays.
-		c.enqueue(legacyConnectionError("invalid message: not a JSON object"))
+	m, bad := decodeLegacy(data)
+	if bad != nil {
+		if bad.connErr {
+			c.enqueue(legacyConnectionError(bad.reason))
+		} else {
+			c.enqueue(legacyMessageError(bad.id, bad.reason))
+		}
+		if bad.code != 0 {
+			c.close(bad.code, "Invalid message received: "+bad.reason)
+		}
 		return
 	}
-	id, hasID := idOf(m.ID)
-	switch m.Type {
-	case "connection_init":
-		payload, ok := objectOrNull(m.Payload)
-		if !ok {
-			c.enqueue(legacyConnectionError("connection_init payload must be an object"))
-			return
-		}
+	switch m.kind {
+	case kindInit:
 		c.mu.Lock()
 		state := c.state
 		if state == initWaiting {
@@ -123,45 +216,30 @@ func (c *conn) handleLegacy(data []byte) {
 			// authenticated, so acknowledge again.
 			c.enqueue(frameAck)
 		case initWaiting:
-			if c.accept(payload) {
+			if c.accept(m.init) {
 				c.enqueue(frameAck)
 				c.enqueue(frameKA)
 			}
 		}
-	case "start":
-		if !hasID {
-			c.enqueue(legacyMessageError("", `"start" needs a non-empty string id`))
-			return
-		}
+	case kindSubscribe:
 		c.mu.Lock()
 		ready := c.state == initDone
 		c.mu.Unlock()
 		if !ready {
-			c.enqueue(legacyMessageError(id, "connection_init must come before start"))
-			return
-		}
-		params, err := decodeParams(m.Payload)
-		if err != nil {
-			c.enqueue(legacyMessageError(id, err.Error()))
+			c.enqueue(legacyMessageError(m.id, "connection_init must come before start"))
 			return
 		}
 		// subscriptions-transport-ws replaces an operation whose id is reused.
-		c.stop(id)
-		c.start(id, params, received)
-	case "stop":
-		if !hasID {
-			c.enqueue(legacyMessageError("", `"stop" needs a non-empty string id`))
-			return
-		}
+		c.stop(m.id)
+		c.start(m.id, m.params, received)
+	case kindComplete:
 		// PROTOCOL.md: the server answers a stop with complete.
-		if c.isActive(id) {
-			c.stop(id)
-			c.enqueue(frameComplete(id, true))
+		if c.isActive(m.id) {
+			c.stop(m.id)
+			c.enqueue(frameComplete(m.id, true))
 		}
-	case "connection_terminate":
+	case kindTerminate:
 		c.close(CloseNormal, "")
-	default:
-		c.enqueue(legacyMessageError(id, fmt.Sprintf("Invalid message type %q", m.Type)))
 	}
 }
 
@@ -184,9 +262,10 @@ func objectOrNull(raw json.RawMessage) (map[string]any, bool) {
 	return m, true
 }
 
+// idOf decodes an operation id: a non-empty string of at most maxIDBytes.
 func idOf(raw json.RawMessage) (string, bool) {
 	var id string
-	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &id) != nil || id == "" {
+	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &id) != nil || id == "" || len(id) > maxIDBytes {
 		return "", false
 	}
 	return id, true

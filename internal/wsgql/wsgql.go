@@ -98,6 +98,11 @@ type Config struct {
 	// BufferPool shares write buffers between sockets, so that an idle
 	// socket holds none. Nil gives each Transport a pool of its own.
 	BufferPool websocket.BufferPool
+	// Quota, if set, bounds the sockets per client address (counted at
+	// the upgrade) and per user (counted once Init has named the caller);
+	// one over its bound is closed with wsconn.CloseTooManyFromAddr or
+	// wsconn.CloseTooManyForUser.
+	Quota *wsconn.Quota
 	// OnError receives the errors that end a socket other than ordinary
 	// closes, for logging. May be nil.
 	OnError func(ctx context.Context, err error)
@@ -144,6 +149,7 @@ func New(cfg Config) *Transport {
 		Subprotocols: []string{ProtocolTransportWS, ProtocolLegacy},
 		CheckOrigin:  cfg.CheckOrigin,
 		BufferPool:   cfg.BufferPool,
+		Quota:        cfg.Quota,
 	})}
 }
 
@@ -168,6 +174,9 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		// Upgraded while the server shut down, after Shutdown closed the
 		// others: this one goes the same way.
 		c.sock.GoAway()
+	}
+	if over := c.sock.ClaimAddr(r); over != nil {
+		c.overQuota(over)
 	}
 	c.awaitInit(ws.Subprotocol())
 	t.sockets.Serve(w, &c.sock)

@@ -177,7 +177,9 @@ func (c *gqlClient) loadConversations(ctx context.Context, svcToken string, ids 
 // aliases: the authoritative count of what subscribers must have received,
 // including sends whose answer the bench never saw.
 func (c *gqlClient) lastSeqs(ctx context.Context, svcToken string, convs []conversation) ([]int64, error) {
-	const batch = 100
+	// Under the server's default JOBCHAT_MAX_ALIASES (30), and under its
+	// complexity limit, which counts each conversation lookup.
+	const batch = 25
 	out := make([]int64, len(convs))
 	for lo := 0; lo < len(convs); lo += batch {
 		hi := min(lo+batch, len(convs))

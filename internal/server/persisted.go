@@ -65,9 +65,11 @@ func (*persisted) ExtensionName() string                   { return "PersistedOp
 func (*persisted) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (p *persisted) MutateOperationParameters(ctx context.Context, params *graphql.RawParams) *gqlerror.Error {
-	raw, ok := params.Extensions["persistedQuery"]
+	raw := params.Extensions["persistedQuery"]
 	only := p.only && (p.bypass == nil || !p.bypass(ctx))
-	if !ok {
+	if raw == nil {
+		// Absent, or null as some clients send it when they do not
+		// persist this operation.
 		if only {
 			if _, ok := p.known[hashOf(params.Query)]; !ok {
 				return notAllowed()

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/gorilla/websocket"
 )
 
 // Security tests of input coercion and the text rules (README: Security),
@@ -199,4 +201,65 @@ func TestSecurityVariablesOverWebSocket(t *testing.T) {
 	if errs[0].Extensions["code"] != "BAD_USER_INPUT" || !strings.Contains(errs[0].Message, "$input.messageType") {
 		t.Fatalf("got %+v", errs)
 	}
+}
+
+// TestSecuritySocketTextRules: a lone surrogate escape in variables is
+// refused over both WebSocket subprotocols as over HTTP, naming the
+// variable, and nothing is stored; the old chat socket refuses it in a
+// frame. The frames are written by hand: encoding/json would not write one.
+func TestSecuritySocketTextRules(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, e *env) {
+		ana, ben := userToken(t, "ana", "Ana"), userToken(t, "ben", "Ben")
+		conv := e.openJob(t, "job-1", "ana", "ben", "Chat is now active.")
+		for _, proto := range []string{"graphql-transport-ws", "graphql-ws"} {
+			t.Run(proto, func(t *testing.T) {
+				c := e.dial(t, proto, map[string]any{"authorization": "Bearer " + ben})
+				typ := "subscribe"
+				if proto == "graphql-ws" {
+					typ = "start"
+				}
+				frame := `{"id":"bad-1","type":"` + typ + `","payload":{"query":` + string(mustJSON(t, sendMessage)) +
+					`,"variables":{"input":{"conversationId":"` + conv.ID + `","messageText":"a\ud800b"}}}}`
+				if err := c.conn.WriteMessage(websocket.TextMessage, []byte(frame)); err != nil {
+					t.Fatal(err)
+				}
+				errs := apiOperationError(t, c, "bad-1")
+				if apiCode(errs[0]) != "BAD_USER_INPUT" || !strings.Contains(errs[0].Message, `lone surrogate escape \ud800`) ||
+					errs[0].Extensions["field"] != "$input.messageText" {
+					t.Fatalf("errors %+v", errs)
+				}
+				// The socket stays usable: a pair of escapes is text.
+				ok := `{"id":"ok-1","type":"` + typ + `","payload":{"query":` + string(mustJSON(t, sendMessage)) +
+					`,"variables":{"input":{"conversationId":"` + conv.ID + `","messageText":"\ud83d\ude00 ` + proto + `"}}}}`
+				if err := c.conn.WriteMessage(websocket.TextMessage, []byte(ok)); err != nil {
+					t.Fatal(err)
+				}
+				if m := c.nextFor("ok-1"); m.Type != "next" && m.Type != "data" || strings.Contains(string(m.Payload), "errors") {
+					t.Fatalf("a valid send over %s: %+v %s", proto, m, m.Payload)
+				}
+			})
+		}
+		var out struct {
+			Messages apiMessagePage `json:"messages"`
+		}
+		e.do(t, ana, `query($c: ID!) { messages(conversationId: $c, first: 50) { edges { cursor node { `+messageFields+` } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }`,
+			map[string]any{"c": conv.ID}).ok(t, &out)
+		for _, m := range out.Messages.Edges {
+			if strings.ContainsRune(m.Node.MessageText, '\uFFFD') {
+				t.Fatalf("U+FFFD stored: %q", m.Node.MessageText)
+			}
+		}
+		if n := len(out.Messages.Edges); n != 3 {
+			t.Fatalf("%d messages stored, want the system message and the two valid sends", n)
+		}
+
+		t.Run("old chat socket", func(t *testing.T) {
+			after := e.apiSnapshot(t, conv.ID, ana, ben)
+			ws := e.lsDial(t, conv.ID, "", lsBearer(ben))
+			lsSend(t, ws, `{"message": "half \ud800 a pair"}`)
+			lsNextError(t, ws, "BAD_USER_INPUT", `message is not Unicode text: it holds a lone surrogate escape \ud800`)
+			e.apiUnchanged(t, conv.ID, after, ana, ben)
+			lsReady(t, ws, "after the refusal")
+		})
+	})
 }

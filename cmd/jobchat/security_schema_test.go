@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -188,6 +189,48 @@ func TestSecurityPersistedQueries(t *testing.T) {
 	get(url.Values{"extensions": {ext2}}).fails(t, "PERSISTED_QUERY_NOT_FOUND", "PersistedQueryNotFound")
 	get(url.Values{"query": {q2}, "extensions": {ext2}}).ok(t, nil)
 	get(url.Values{"extensions": {ext2}}).ok(t, nil)
+}
+
+// TestSecurityPersistedOverSockets: a subscription sent by hash alone over
+// either subprotocol runs once its text is known, and is answered
+// PersistedQueryNotFound before, as over HTTP; the socket stays open.
+func TestSecurityPersistedOverSockets(t *testing.T) {
+	e := newEnv(t, "sqlite", nil)
+	ana, ben := userToken(t, "ana", "Ana"), userToken(t, "ben", "Ben")
+	for i, proto := range []string{"graphql-transport-ws", "graphql-ws"} {
+		t.Run(proto, func(t *testing.T) {
+			conv := e.openJob(t, "job-"+proto, "ana", "ben", "")
+			// Each protocol has an operation of its own, so that the first
+			// try is unknown to the server. afterSeq 0 replays from the
+			// start, so the send below cannot beat the subscriptions.
+			q := `subscription Added` + strconv.Itoa(i) + `($c: ID!, $a: Int) { messageAdded(conversationId: $c, afterSeq: $a) { messageText } }`
+			ext := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": secHash(q)}}
+			vars := map[string]any{"c": conv.ID, "a": 0}
+			typ := "subscribe"
+			if proto == "graphql-ws" {
+				typ = "start"
+			}
+			c := e.dial(t, proto, map[string]any{"authorization": "Bearer " + ana})
+
+			c.send(wsMessage{ID: "h1", Type: typ, Payload: mustJSON(t, map[string]any{"variables": vars, "extensions": ext})})
+			errs := apiOperationError(t, c, "h1")
+			if apiCode(errs[0]) != "PERSISTED_QUERY_NOT_FOUND" || errs[0].Message != "PersistedQueryNotFound" {
+				t.Fatalf("unknown hash: %+v", errs)
+			}
+			// The client registers the text with the hash, as Apollo's
+			// link does on a retry; then the hash alone does.
+			c.send(wsMessage{ID: "h2", Type: typ, Payload: mustJSON(t, map[string]any{"query": q, "variables": vars, "extensions": ext})})
+			c.send(wsMessage{ID: "h3", Type: typ, Payload: mustJSON(t, map[string]any{"variables": vars, "extensions": ext})})
+			text := "by hash over " + proto
+			e.do(t, ben, sendMessage, map[string]any{"input": map[string]any{"conversationId": conv.ID, "messageText": text}}).ok(t, nil)
+			for _, id := range []string{"h2", "h3"} {
+				m := c.nextFor(id)
+				if m.Type != "next" && m.Type != "data" || !strings.Contains(string(m.Payload), text) {
+					t.Fatalf("operation %s: %+v %s", id, m, m.Payload)
+				}
+			}
+		})
+	}
 }
 
 // TestSecurityPersistedOnly: with JOBCHAT_PERSISTED_ONLY only the listed

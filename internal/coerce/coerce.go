@@ -7,12 +7,11 @@
 // an internal error. Here each of those is a request error naming the
 // variable path, which jobchat's error presenter turns into BAD_USER_INPUT.
 //
-// It also decodes variables from JSON without losing what encoding/json
-// silently replaces (lone surrogate escapes, bytes that are not UTF-8):
-// see DecodeObject.
+// Variables decoded by package jsontext may hold jsontext.InvalidString
+// where a string was not Unicode text; no type accepts one.
 //
-// It knows nothing of jobchat's schema. It imports gqlparser and the
-// standard library only.
+// It knows nothing of jobchat's schema. It imports gqlparser, jobchat's
+// jsontext and the standard library only.
 package coerce
 
 import (
@@ -26,6 +25,8 @@ import (
 
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/jobchat/jobchat/internal/jsontext"
 )
 
 // CodeBadUserInput is the extensions.code of every refusal.
@@ -51,7 +52,7 @@ func New(schema *ast.Schema, cfg Config) *Checker {
 	return &Checker{schema: schema, cfg: cfg}
 }
 
-// Variables checks vars, decoded from JSON (by DecodeObject, or with
+// Variables checks vars, decoded from JSON (by jsontext.DecodeObject, or with
 // numbers as json.Number or float64), against the variable definitions of
 // op, which must come from a document that validates against the schema.
 // Values may also be Go values a transport put there itself (a multipart
@@ -152,7 +153,7 @@ func (c *Checker) value(typ *ast.Type, val any, path ast.Path) *gqlerror.Error {
 }
 
 func (c *Checker) scalar(def *ast.Definition, val any, path ast.Path) *gqlerror.Error {
-	if bad, ok := val.(InvalidString); ok {
+	if bad, ok := val.(jsontext.InvalidString); ok {
 		return refuse(path, "is not Unicode text: it %s", bad.Reason)
 	}
 	switch def.Name {
@@ -273,7 +274,7 @@ func number(val any) (float64, bool) {
 // kind names what a decoded JSON value is, for errors.
 func kind(val any) string {
 	switch val.(type) {
-	case string, InvalidString:
+	case string, jsontext.InvalidString:
 		return "a string"
 	case json.Number, float64, float32, int, int32, int64:
 		return "a number"

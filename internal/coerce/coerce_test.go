@@ -7,6 +7,8 @@ import (
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/parser"
+
+	"github.com/jobchat/jobchat/internal/jsontext"
 )
 
 var testSchema = gqlparser.MustLoadSchema(&ast.Source{Name: "test.graphqls", Input: `
@@ -75,7 +77,7 @@ func TestVariables(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			vars, err := DecodeObject([]byte(tt.vars))
+			vars, err := jsontext.DecodeObject([]byte(tt.vars))
 			if err != nil {
 				t.Fatalf("decode: %v", err)
 			}

@@ -64,8 +64,13 @@ func (c *conn) start(ws *websocket.Conn) {
 // Receive sends one client frame. What the old consumer ignored is
 // ignored; a refused send gets an error frame and the socket stays open.
 func (c *conn) Receive(data []byte) {
-	text, msgType, ok := decodeSend(data)
+	text, msgType, notText, ok := decodeSend(data)
 	if !ok {
+		return
+	}
+	if notText != "" {
+		// The code and wording GraphQL gives the same text.
+		c.enqueue(encodeError("BAD_USER_INPUT", "message is not Unicode text: it "+notText))
 		return
 	}
 	err := c.h.backend.Send(c.ctx, c.caller, c.convID, text, msgType)

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/jobchat/jobchat/internal/jsontext"
 )
 
 // The frames are the Django consumer's, field for field (see the reference
@@ -84,26 +86,44 @@ func encodeError(code, msg string) []byte {
 
 // clientFrame is what the old frontend sends: {"message": "...", "type": "TEXT"}.
 type clientFrame struct {
-	Message string `json:"message"`
-	Type    string `json:"type"`
+	Message jsonText `json:"message"`
+	Type    string   `json:"type"`
+}
+
+// jsonText is a JSON string that remembers why it was not Unicode text:
+// encoding/json turns a lone surrogate escape (\ud800) into U+FFFD without
+// a word, which would store a character the client never sent.
+type jsonText struct {
+	s   string
+	bad string // jsontext.CheckString's reason; "" for text
+}
+
+func (t *jsonText) UnmarshalJSON(lit []byte) error {
+	if err := json.Unmarshal(lit, &t.s); err != nil {
+		return err
+	}
+	t.bad = jsontext.CheckString(lit)
+	return nil
 }
 
 // decodeSend reads a client frame. ok is false for what the old consumer
 // ignored: anything that is not a JSON object with a string message (and a
 // string type, if any), and blank messages. The type defaults to TEXT, as
 // in the old consumer; it is upper-cased, the old model's choices being
-// upper-case names, and otherwise left to the send path to judge.
-func decodeSend(data []byte) (text, msgType string, ok bool) {
+// upper-case names, and otherwise left to the send path to judge. notText,
+// if not "", says why the message is not Unicode text, which the send path
+// never sees (it could not tell U+FFFD sent from U+FFFD made up).
+func decodeSend(data []byte) (text, msgType, notText string, ok bool) {
 	var f clientFrame
 	if err := json.Unmarshal(data, &f); err != nil {
-		return "", "", false
+		return "", "", "", false
 	}
-	if strings.TrimFunc(f.Message, unicode.IsSpace) == "" {
-		return "", "", false
+	if f.Message.bad == "" && strings.TrimFunc(f.Message.s, unicode.IsSpace) == "" {
+		return "", "", "", false
 	}
 	msgType = strings.ToUpper(strings.TrimSpace(f.Type))
 	if msgType == "" {
 		msgType = "TEXT"
 	}
-	return f.Message, msgType, true
+	return f.Message.s, msgType, f.Message.bad, true
 }

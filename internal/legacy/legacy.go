@@ -13,7 +13,7 @@
 // same send path and the same per-conversation feed as GraphQL.
 //
 // It may import the standard library, gorilla/websocket, zerolog,
-// jobchat's auth package (for the Caller type) and wsconn; never
+// jobchat's auth package (for the Caller type), wsconn and jsontext; never
 // resolvers, db, graph or anything GraphQL.
 package legacy
 

@@ -130,9 +130,32 @@ func TestDecodeSend(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.frame, func(t *testing.T) {
-			text, typ, ok := decodeSend([]byte(tt.frame))
-			if ok != tt.accepted || text != tt.text || typ != tt.typ {
-				t.Fatalf("decodeSend = (%q, %q, %v), want (%q, %q, %v)", text, typ, ok, tt.text, tt.typ, tt.accepted)
+			text, typ, notText, ok := decodeSend([]byte(tt.frame))
+			if ok != tt.accepted || text != tt.text || typ != tt.typ || notText != "" {
+				t.Fatalf("decodeSend = (%q, %q, %q, %v), want (%q, %q, \"\", %v)", text, typ, notText, ok, tt.text, tt.typ, tt.accepted)
+			}
+		})
+	}
+}
+
+// A message that is not Unicode text is not quietly repaired: decodeSend
+// says why, so that the socket refuses it instead of storing U+FFFD.
+func TestDecodeSendNotText(t *testing.T) {
+	tests := []struct{ frame, notText string }{
+		{`{"message": "x\ud800"}`, `holds a lone surrogate escape \ud800`},
+		{`{"message": "\udfff", "type": "TEXT"}`, `holds a lone surrogate escape \udfff`},
+		{`{"MESSAGE": "\ud800 case"}`, `holds a lone surrogate escape \ud800`},
+		{`{"message": "ok", "message": "\ud800"}`, `holds a lone surrogate escape \ud800`},
+		{"{\"message\": \"\xc3\x28\"}", "is not valid UTF-8"},
+		{`{"message": "\ud83d\ude00"}`, ""},
+		{`{"message": "\ud800", "message": "fine"}`, ""},
+		{`{"message": "\\ud800"}`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.frame, func(t *testing.T) {
+			_, _, notText, ok := decodeSend([]byte(tt.frame))
+			if !ok || notText != tt.notText {
+				t.Fatalf("decodeSend: notText %q, ok %v; want %q, true", notText, ok, tt.notText)
 			}
 		})
 	}

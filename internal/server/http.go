@@ -16,7 +16,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
-	"github.com/jobchat/jobchat/internal/coerce"
+	"github.com/jobchat/jobchat/internal/jsontext"
 )
 
 // This file holds jobchat's GraphQL over HTTP transports, written to the
@@ -313,9 +313,9 @@ func objectParam(name string, raw json.RawMessage) (map[string]any, *httpError) 
 	}
 	// Numbers stay json.Number, as in gqlgen's transports, so that large
 	// Int and ID values are not rounded through float64; strings that are
-	// not text stay recognisable (coerce.InvalidString), so that the
+	// not text stay recognisable (jsontext.InvalidString), so that the
 	// guard refuses them instead of storing U+FFFD.
-	m, err := coerce.DecodeObject(raw)
+	m, err := jsontext.DecodeObject(raw)
 	if err != nil {
 		return nil, badRequest("%s", jsonProblem(name, raw, err))
 	}

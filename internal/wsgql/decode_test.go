@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/jobchat/jobchat/internal/jsontext"
 )
 
 // decodeCases are client messages and what each protocol makes of them:
@@ -47,6 +49,14 @@ var decodeCases = []struct {
 	{name: "start with a long id", data: `{"type":"start","id":"` + strings.Repeat("x", maxIDBytes+1) + `","payload":{"query":"{ a }"}}`,
 		wsReason: "unexpected type", legacyErr: true},
 	{name: "subscribe without query", data: `{"type":"subscribe","id":"1","payload":{}}`, wsReason: "payload.query must be a string", legacyErr: true},
+	{name: "subscribe by persisted hash", data: `{"type":"subscribe","id":"1","payload":{"extensions":{"persistedQuery":{"version":1,"sha256Hash":"ab"}}}}`,
+		ws: kindSubscribe, legacyErr: true},
+	{name: "start by persisted hash", data: `{"type":"start","id":"1","payload":{"extensions":{"persistedQuery":{"version":1,"sha256Hash":"ab"}}}}`,
+		wsReason: "unexpected type", legacy: kindSubscribe},
+	{name: "subscribe with a null persistedQuery", data: `{"type":"subscribe","id":"1","payload":{"extensions":{"persistedQuery":null}}}`,
+		wsReason: "payload.query must be a string", legacyErr: true},
+	{name: "subscribe with a lone surrogate", data: `{"type":"subscribe","id":"1","payload":{"query":"{ a }","variables":{"t":"\ud800"}}}`,
+		ws: kindSubscribe, legacyErr: true},
 	{name: "start with query a number", data: `{"type":"start","id":"1","payload":{"query":5}}`, wsReason: "unexpected type", legacyErr: true},
 	{name: "subscribe variables an array", data: `{"type":"subscribe","id":"1","payload":{"query":"{ a }","variables":[]}}`,
 		wsReason: "payload.variables must be an object", legacyErr: true},
@@ -81,6 +91,31 @@ func TestDecodeTransportWS(t *testing.T) {
 				t.Fatalf("got %+v, %+v; want 4400 mentioning %q", m, bad, tt.wsReason)
 			}
 		})
+	}
+}
+
+// Variables are decoded as over HTTP: a string that is not Unicode text
+// stays recognisable for the guard to refuse, not repaired to U+FFFD.
+func TestDecodeVariablesKeepWhatIsNotText(t *testing.T) {
+	for _, data := range []string{
+		`{"type":"subscribe","id":"1","payload":{"query":"{ a }","variables":{"in":{"t":"a\ud800b"}}}}`,
+		`{"type":"start","id":"1","payload":{"query":"{ a }","variables":{"in":{"t":"a\ud800b"}}}}`,
+	} {
+		m, bad := decodeTransportWS([]byte(data))
+		if bad != nil {
+			m, bad = decodeLegacy([]byte(data))
+		}
+		if bad != nil {
+			t.Fatalf("%s: refused %+v", data, bad)
+		}
+		in, _ := m.params.Variables["in"].(map[string]any)
+		if _, ok := in["t"].(jsontext.InvalidString); !ok {
+			t.Fatalf("%s: variable decoded as %#v", data, in["t"])
+		}
+	}
+	m, bad := decodeTransportWS([]byte(`{"type":"subscribe","id":"1","payload":{"extensions":{"persistedQuery":{"version":1,"sha256Hash":"ab"}}}}`))
+	if bad != nil || m.params.Query != "" || m.params.Extensions["persistedQuery"] == nil {
+		t.Fatalf("hash only: %+v %+v", m, bad)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/99designs/gqlgen/graphql"
+
+	"github.com/jobchat/jobchat/internal/jsontext"
 )
 
 // inbound is any client message of either protocol. Fields stay raw so that
@@ -290,24 +292,56 @@ func decodeParams(raw json.RawMessage) (*graphql.RawParams, error) {
 	if err := dec.Decode(&p); err != nil {
 		return nil, fmt.Errorf("payload: %w", err)
 	}
-	if p.Query == nil {
-		return nil, fmt.Errorf("payload.query must be a string")
-	}
-	params := &graphql.RawParams{Query: *p.Query}
-	if p.OperationName != nil {
-		params.OperationName = *p.OperationName
-	}
-	vars, ok := objectOrNull(p.Variables)
-	if !ok {
-		return nil, fmt.Errorf("payload.variables must be an object")
-	}
-	params.Variables = vars
 	ext, ok := objectOrNull(p.Extensions)
 	if !ok {
 		return nil, fmt.Errorf("payload.extensions must be an object")
 	}
-	params.Extensions = ext
+	params := &graphql.RawParams{Extensions: ext}
+	switch {
+	case p.Query != nil:
+		params.Query = *p.Query
+	case !hasPersistedQuery(ext):
+		return nil, fmt.Errorf("payload.query must be a string")
+	}
+	// Without a query, the operation is an Automatic Persisted Query sent
+	// by hash alone, as over HTTP: the executor's persisted-operation
+	// extension finds its text or answers PersistedQueryNotFound.
+	if p.OperationName != nil {
+		params.OperationName = *p.OperationName
+	}
+	vars, ok := variablesOrNull(p.Variables)
+	if !ok {
+		return nil, fmt.Errorf("payload.variables must be an object")
+	}
+	params.Variables = vars
 	return params, nil
+}
+
+// hasPersistedQuery reports an extensions.persistedQuery object (a null one
+// is no extension, as over HTTP).
+func hasPersistedQuery(ext map[string]any) bool {
+	_, ok := ext["persistedQuery"].(map[string]any)
+	return ok
+}
+
+// variablesOrNull is objectOrNull for variables, decoded as the HTTP
+// transports decode them (jsontext.DecodeObject): a string that is not
+// Unicode text (a lone surrogate escape such as \ud800) stays recognisable,
+// so that the guard refuses it naming the variable, instead of
+// encoding/json turning it into U+FFFD.
+func variablesOrNull(raw json.RawMessage) (map[string]any, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil, true
+	}
+	if raw[0] != '{' {
+		return nil, false
+	}
+	m, err := jsontext.DecodeObject(raw)
+	if err != nil {
+		return nil, false
+	}
+	return m, true
 }
 
 var (

@@ -1,4 +1,4 @@
-package coerce
+package jsontext
 
 import (
 	"bytes"

@@ -1,4 +1,12 @@
-package coerce
+// Package jsontext decodes JSON without losing what encoding/json silently
+// repairs: a string holding a lone surrogate escape (\ud800) or bytes that
+// are not UTF-8 becomes U+FFFD there, which would store a character the
+// client never sent. Here such a string stays recognisable, so that the
+// caller can refuse it naming the field. The GraphQL transports (through
+// package coerce) and the old chat socket use it.
+//
+// It imports the standard library only.
+package jsontext
 
 import (
 	"bytes"
@@ -51,6 +59,21 @@ func DecodeObject(raw []byte) (map[string]any, error) {
 		}
 	}
 	return m, nil
+}
+
+// CheckString says why lit, one JSON string literal with its quotes as
+// encoding/json accepted it, is not Unicode text ("holds a lone surrogate
+// escape \ud800", "is not valid UTF-8"), or "" if it is. It is meant for
+// an UnmarshalJSON method of a text field.
+func CheckString(lit []byte) string {
+	if len(lit) == 0 || lit[0] != '"' {
+		return ""
+	}
+	if utf8.Valid(lit) && !hasSurrogateEscape(lit) {
+		return ""
+	}
+	s := &scanner{data: lit}
+	return s.str()
 }
 
 // hasSurrogateEscape reports a \uD800–\uDFFF escape anywhere in raw

@@ -7,9 +7,10 @@
 // instance only: behind a load balancer with N instances a user may reach
 // N times the rate. Redis keeps the buckets in Redis, so that every
 // instance sharing it spends one budget; each check is one round trip
-// (a Lua script, by EVALSHA), and when Redis cannot answer (within half a
-// second; after a failure it is left alone for a second) the limiter
-// allows or refuses by its FailOpen setting and says so with the error.
+// (a Lua script, by EVALSHA). When Redis cannot answer (within 100 ms),
+// checks stop asking it until a background probe sees it back, and
+// meanwhile count on this instance (FailOpen) or refuse, saying so with
+// the error: a send never waits on a Redis that is gone.
 // Both run the same arithmetic (bucket.go, and its Lua twin in redis.go);
 // one table of tests holds both to it.
 //

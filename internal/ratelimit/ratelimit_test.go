@@ -156,14 +156,14 @@ func TestRedisScriptFlushed(t *testing.T) {
 	}
 }
 
-// TestRedisDown: a Redis that cannot answer lets through or refuses by the
-// setting, and always says why.
+// TestRedisDown: a Redis that cannot answer lets through by this
+// instance's own buckets, or refuses, by the setting, and always says why.
 func TestRedisDown(t *testing.T) {
-	// Nothing listens on port 1 of loopback.
-	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: time.Second})
-	t.Cleanup(func() { _ = down.Close() })
 	ctx := context.Background()
 	for _, failOpen := range []bool{true, false} {
+		// Nothing listens on port 1 of loopback.
+		down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: time.Second, ContextTimeoutEnabled: true})
+		t.Cleanup(func() { _ = down.Close() })
 		l := NewRedis(down, RedisConfig{Prefix: "down:", FailOpen: failOpen}).Limiter("send", Rate{PerSecond: 1, Burst: 1})
 		ok, wait, err := l.Allow(ctx, "ana")
 		if !errors.Is(err, ErrUnavailable) || ok != failOpen {
@@ -172,9 +172,64 @@ func TestRedisDown(t *testing.T) {
 		if !failOpen && wait != FailClosedRetry {
 			t.Fatalf("fail closed: retry after %s, want %s", wait, FailClosedRetry)
 		}
+		// Failing open is not failing wide open: the local bucket of one
+		// is spent.
+		ok, wait, err = l.Allow(ctx, "ana")
+		if !errors.Is(err, ErrUnavailable) || ok || wait <= 0 {
+			t.Fatalf("fail open %v, second action: %v, %s, %v", failOpen, ok, wait, err)
+		}
 		if err := l.Refund(ctx, "ana"); !errors.Is(err, ErrUnavailable) {
 			t.Fatalf("refund: %v", err)
 		}
+	}
+}
+
+// TestRedisHungThenBack: a Redis that takes connections but answers
+// nothing costs the first check its timeout; the checks after it do not
+// ask Redis at all (no send waits on it), and once Redis answers again a
+// background probe brings the shared buckets back without any check
+// having to try.
+func TestRedisHungThenBack(t *testing.T) {
+	url := testsvc.RedisURL(t)
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := testsvc.NewFaultProxy(t, opt.Addr)
+	opt.Addr = proxy.Addr()
+	opt.MaxRetries = -1
+	opt.ContextTimeoutEnabled = true
+	client := redis.NewClient(opt)
+	t.Cleanup(func() { _ = client.Close() })
+	b := NewRedis(client, RedisConfig{Prefix: uniquePrefix(t), FailOpen: true})
+	l := b.Limiter("send", Rate{PerSecond: 1000, Burst: 1000})
+	ctx := context.Background()
+	if ok, _, err := l.Allow(ctx, "ana"); !ok || err != nil {
+		t.Fatalf("Redis up: %v, %v", ok, err)
+	}
+
+	proxy.Blackhole()
+	ok, _, err := l.Allow(ctx, "ana")
+	if !ok || !errors.Is(err, ErrUnavailable) || errors.Is(err, errNotAsked) || !b.Down() {
+		t.Fatalf("hung Redis: %v, %v, down %v", ok, err, b.Down())
+	}
+	for range 100 {
+		ok, _, err := l.Allow(ctx, "ana")
+		if !ok || !errors.Is(err, ErrUnavailable) || !errors.Is(err, errNotAsked) {
+			t.Fatalf("while down, a check asked Redis: %v, %v", ok, err)
+		}
+	}
+
+	proxy.Restore()
+	deadline := time.Now().Add(30 * time.Second) // only so as not to hang
+	for b.Down() {
+		if time.Now().After(deadline) {
+			t.Fatal("the probe never saw Redis back")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if ok, _, err := l.Allow(ctx, "ana"); !ok || err != nil {
+		t.Fatalf("Redis back: %v, %v", ok, err)
 	}
 }
 

@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -49,8 +50,11 @@ return {ok, wait}
 type RedisConfig struct {
 	// Prefix begins every bucket's key.
 	Prefix string
-	// FailOpen allows actions while Redis cannot answer; false refuses
-	// them, asking to retry after FailClosedRetry.
+	// FailOpen decides what happens while Redis cannot answer: true
+	// counts on this instance alone, as without Redis (a user may reach N
+	// times the rate behind N instances, for as long as the outage
+	// lasts); false refuses every action, asking to retry after
+	// FailClosedRetry.
 	FailOpen bool
 }
 
@@ -58,28 +62,76 @@ type RedisConfig struct {
 const FailClosedRetry = time.Second
 
 // Redis keeps buckets in Redis, shared by every instance that uses it.
+//
+// A check is on the request path of every send, so it must not wait for a
+// Redis that is gone: a failed check marks Redis down, and from then on
+// checks answer by the fail policy at once without asking Redis, while one
+// background probe asks it now and then; the first probe that gets an
+// answer brings the shared buckets back. So an outage costs one request
+// at most checkTimeout (none when the connection is refused outright),
+// not one per second or per check.
+//
+// The client must honour context deadlines (go-redis:
+// Options.ContextTimeoutEnabled), or a Redis that accepts connections but
+// does not answer holds that first check for its read timeout instead.
 type Redis struct {
 	client redis.Scripter
 	cfg    RedisConfig
-	// downUntil (Unix nanoseconds) is when to ask Redis again after it
-	// failed: until then checks answer by the fail policy at once, rather
-	// than each wait out the client's dial and retries (a second or more)
-	// while Redis is down.
-	downUntil atomic.Int64
+	// down is set by a failed check and cleared by a probe that Redis
+	// answered.
+	down atomic.Bool
+	// probing is set while the probe goroutine runs; there is one at most.
+	probing atomic.Bool
 }
 
-// checkTimeout bounds one check: a round trip takes well under a
-// millisecond when Redis is well.
-const checkTimeout = 500 * time.Millisecond
+// errNotAsked is why a check did not ask Redis.
+var errNotAsked = errors.New("not asked: down since a check failed, and a probe is watching for it")
 
-// downFor is how long a failed Redis is left alone.
-const downFor = time.Second
+// checkTimeout bounds one check, and one probe: a round trip takes well
+// under a millisecond when Redis is well, and a few on a busy machine.
+const checkTimeout = 100 * time.Millisecond
+
+// probeEvery is the pause between probes of a Redis that is down.
+const probeEvery = 250 * time.Millisecond
 
 var _ Backend = (*Redis)(nil)
 
-// NewRedis returns a backend keeping its buckets in client's Redis.
+// NewRedis returns a backend keeping its buckets in client's Redis. Close
+// the client to stop a probe that is running.
 func NewRedis(client redis.Scripter, cfg RedisConfig) *Redis {
 	return &Redis{client: client, cfg: cfg}
+}
+
+// Down reports whether Redis failed and no probe has seen it back yet.
+func (b *Redis) Down() bool { return b.down.Load() }
+
+// markDown notes that Redis failed and starts the probe unless one runs.
+func (b *Redis) markDown() {
+	b.down.Store(true)
+	if !b.probing.CompareAndSwap(false, true) {
+		return
+	}
+	go b.probe()
+}
+
+// probe asks Redis, every probeEvery, to run a trivial script, until it
+// answers (Redis is back) or the client is closed (shutting down).
+func (b *Redis) probe() {
+	defer b.probing.Store(false)
+	t := time.NewTicker(probeEvery)
+	defer t.Stop()
+	for range t.C {
+		ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
+		err := b.client.Eval(ctx, "return 1", nil).Err()
+		cancel()
+		switch {
+		case err == nil:
+			b.down.Store(false)
+			return
+		case errors.Is(err, redis.ErrClosed):
+			return
+		}
+	}
 }
 
 // Limiter returns the limiter of name's buckets at rate r. Instances that
@@ -89,18 +141,21 @@ func (b *Redis) Limiter(name string, r Rate) Limiter {
 	if r.unlimited() {
 		return Unlimited
 	}
-	return &redisLimiter{b: b, prefix: b.cfg.Prefix + name + ":", rate: r}
+	return &redisLimiter{b: b, prefix: b.cfg.Prefix + name + ":", rate: r, local: Memory{}.Limiter(name, r)}
 }
 
 type redisLimiter struct {
 	b      *Redis
 	prefix string
 	rate   Rate
+	// local counts on this instance while Redis is down and the policy
+	// is to fail open.
+	local Limiter
 }
 
 func (l *redisLimiter) run(ctx context.Context, key string, cost int) (bool, time.Duration, error) {
-	if until := l.b.downUntil.Load(); until != 0 && time.Now().UnixNano() < until {
-		return false, 0, fmt.Errorf("%w: failed within the last %s", ErrUnavailable, downFor)
+	if l.b.down.Load() {
+		return false, 0, fmt.Errorf("%w: %w", ErrUnavailable, errNotAsked)
 	}
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
@@ -112,7 +167,7 @@ func (l *redisLimiter) run(ctx context.Context, key string, cost int) (bool, tim
 	if err != nil {
 		if parent.Err() == nil {
 			// Redis failed, not the caller, who may have gone.
-			l.b.downUntil.Store(time.Now().Add(downFor).UnixNano())
+			l.b.markDown()
 		}
 		return false, 0, fmt.Errorf("%w: %s: %w", ErrUnavailable, l.prefix+key, err)
 	}
@@ -123,7 +178,8 @@ func (l *redisLimiter) Allow(ctx context.Context, key string) (bool, time.Durati
 	ok, wait, err := l.run(ctx, key, 1)
 	if err != nil {
 		if l.b.cfg.FailOpen {
-			return true, 0, err
+			ok, wait, _ := l.local.Allow(ctx, key)
+			return ok, wait, err
 		}
 		return false, FailClosedRetry, err
 	}
@@ -132,5 +188,10 @@ func (l *redisLimiter) Allow(ctx context.Context, key string) (bool, time.Durati
 
 func (l *redisLimiter) Refund(ctx context.Context, key string) error {
 	_, _, err := l.run(ctx, key, -1)
+	if err != nil && l.b.cfg.FailOpen {
+		// The token may have come from the local bucket; giving one back
+		// there too errs on the user's side for the outage's length.
+		_ = l.local.Refund(ctx, key)
+	}
 	return err
 }

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"io"
-	"net"
 	"net/url"
-	"sync"
 	"testing"
 
 	"github.com/jobchat/jobchat/db/dbtest"
@@ -108,10 +105,12 @@ func TestHardeningRatesPerInstance(t *testing.T) {
 	}
 }
 
-// TestHardeningRatesRedisDown: when Redis stops answering, the limit lets
-// sends through (JOBCHAT_RATE_FAIL_OPEN=true, the default) or refuses
-// them with RATE_LIMITED (false). Redis is reached through a proxy on
-// loopback that the test cuts.
+// TestHardeningRatesRedisDown: when Redis stops answering, the limit
+// counts on this instance alone, as without Redis
+// (JOBCHAT_RATE_FAIL_OPEN=true, the default: the burst of 3 goes through,
+// the 4th send is refused), or refuses every send with RATE_LIMITED and
+// retryAfterMs 1000 (false). Redis is reached through the test helpers'
+// fault proxy, which the test cuts.
 func TestHardeningRatesRedisDown(t *testing.T) {
 	redisURL := testsvc.RedisURL(t)
 	for _, failOpen := range []string{"true", "false"} {
@@ -120,8 +119,8 @@ func TestHardeningRatesRedisDown(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			proxy := newHardeningProxy(t, u.Host)
-			u.Host = proxy.addr()
+			proxy := testsvc.NewFaultProxy(t, u.Host)
+			u.Host = proxy.Addr()
 			e := newEnv(t, "sqlite", hardeningVars(map[string]string{
 				"JOBCHAT_REDIS_URL":      u.String(),
 				"JOBCHAT_REDIS_PREFIX":   "jobchat-test-down-" + randomSuffix() + ":",
@@ -129,12 +128,18 @@ func TestHardeningRatesRedisDown(t *testing.T) {
 			}))
 			ana := userToken(t, "ana", "Ana")
 			conv := e.openJob(t, "job-down", "ana", "ben", "").ID
+			// This one spends a token of the shared bucket, not the local one.
 			e.hardeningSend(t, ana, conv, "while redis answers").ok(t, nil)
-			proxy.cut()
-			for i := range 4 { // past the burst of 3
+			proxy.Refuse()
+			proxy.Cut()
+			for i := range 4 {
 				r := e.hardeningSend(t, ana, conv, "while redis is down "+string(rune('1'+i)))
 				if failOpen == "true" {
-					r.ok(t, nil)
+					if i < 3 {
+						r.ok(t, nil)
+					} else {
+						hardeningLimited(t, r, "sending")
+					}
 					continue
 				}
 				hardeningLimited(t, r, "sending")
@@ -143,67 +148,5 @@ func TestHardeningRatesRedisDown(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// hardeningProxy forwards TCP connections on loopback to target until cut,
-// which closes them all and refuses new ones.
-type hardeningProxy struct {
-	ln     net.Listener
-	target string
-
-	mu    sync.Mutex
-	conns []net.Conn
-	done  bool
-}
-
-func newHardeningProxy(tb testing.TB, target string) *hardeningProxy {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p := &hardeningProxy{ln: ln, target: target}
-	go p.serve()
-	tb.Cleanup(p.cut)
-	return p
-}
-
-func (p *hardeningProxy) addr() string { return p.ln.Addr().String() }
-
-func (p *hardeningProxy) serve() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
-			_ = c.Close()
-			continue
-		}
-		p.mu.Lock()
-		if p.done {
-			p.mu.Unlock()
-			_ = c.Close()
-			_ = up.Close()
-			return
-		}
-		p.conns = append(p.conns, c, up)
-		p.mu.Unlock()
-		go func() { _, _ = io.Copy(up, c); _ = up.Close() }()
-		go func() { _, _ = io.Copy(c, up); _ = c.Close() }()
-	}
-}
-
-func (p *hardeningProxy) cut() {
-	_ = p.ln.Close()
-	p.mu.Lock()
-	p.done = true
-	conns := p.conns
-	p.conns = nil
-	p.mu.Unlock()
-	for _, c := range conns {
-		_ = c.Close()
 	}
 }

@@ -7,39 +7,24 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/jobchat/jobchat/internal/auth/authtest"
 )
 
 const hardeningWho = `query { unreadTotal }`
 
-// hardeningSign signs claims (sub and an hour's exp unless given) with
-// method and key, kid in the header if set.
+// hardeningSign signs claims (sub ana and an hour's exp unless given)
+// with method and key, kid in the header if set.
 func hardeningSign(tb testing.TB, method jwt.SigningMethod, key any, kid string, claims jwt.MapClaims) string {
 	tb.Helper()
-	if claims["sub"] == nil {
-		claims["sub"] = "ana"
-	}
-	if claims["exp"] == nil {
-		claims["exp"] = time.Now().Add(time.Hour).Unix()
-	}
-	tok := jwt.NewWithClaims(method, claims)
-	if kid != "" {
-		tok.Header["kid"] = kid
-	}
-	s, err := tok.SignedString(key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return s
+	return authtest.Sign(tb, method, key, kid, "ana", claims)
 }
 
 // TestHardeningTokenClaims: through real HTTP and real sockets, a token
@@ -137,42 +122,6 @@ func TestHardeningTokenClaims(t *testing.T) {
 	})
 }
 
-// hardeningIDP is an identity provider's JWKS on loopback, whose keys a
-// test rotates.
-type hardeningIDP struct {
-	srv  *httptest.Server
-	mu   sync.Mutex
-	keys []jwkset.JWKMarshal
-}
-
-func newHardeningIDP(tb testing.TB) *hardeningIDP {
-	p := &hardeningIDP{}
-	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.mu.Lock()
-		set := jwkset.JWKSMarshal{Keys: append([]jwkset.JWKMarshal(nil), p.keys...)}
-		p.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(set)
-	}))
-	tb.Cleanup(p.srv.Close)
-	return p
-}
-
-func (p *hardeningIDP) publish(tb testing.TB, keys map[string]any) {
-	tb.Helper()
-	var set []jwkset.JWKMarshal
-	for kid, key := range keys {
-		j, err := jwkset.NewJWKFromKey(key, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: kid, USE: jwkset.UseSig}})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		set = append(set, j.Marshal())
-	}
-	p.mu.Lock()
-	p.keys = set
-	p.mu.Unlock()
-}
-
 // TestHardeningJWKS: a server with JOBCHAT_JWKS_URL takes RS256 and ES256
 // tokens from the identity provider on HTTP, on both GraphQL socket
 // protocols and on the old chat socket; a key the provider rotates in is
@@ -191,9 +140,9 @@ func TestHardeningJWKS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := newHardeningIDP(t)
-	p.publish(t, map[string]any{"rsa-1": &rsaKey.PublicKey, "ec-1": &ecKey.PublicKey})
-	e := newEnv(t, "sqlite", map[string]string{"JOBCHAT_JWKS_URL": p.srv.URL})
+	p := authtest.NewIDP(t)
+	p.Set(authtest.JWK(t, rsaKey, "rsa-1", "", jwkset.UseSig), authtest.JWK(t, ecKey, "ec-1", "", jwkset.UseSig))
+	e := newEnv(t, "sqlite", map[string]string{"JOBCHAT_JWKS_URL": p.URL()})
 	conv := e.openJob(t, "job-jwks", "ana", "ben", "")
 
 	rs := hardeningSign(t, jwt.SigningMethodRS256, rsaKey, "rsa-1", jwt.MapClaims{"name": "Ana"})
@@ -207,7 +156,7 @@ func TestHardeningJWKS(t *testing.T) {
 	lsReady(t, ws, "signed by the identity provider")
 
 	// Rotation: the provider adds a key and signs with it at once.
-	p.publish(t, map[string]any{"rsa-1": &rsaKey.PublicKey, "ec-2": &ecNext.PublicKey})
+	p.Set(authtest.JWK(t, rsaKey, "rsa-1", "", jwkset.UseSig), authtest.JWK(t, ecNext, "ec-2", "", jwkset.UseSig))
 	e.do(t, hardeningSign(t, jwt.SigningMethodES256, ecNext, "ec-2", jwt.MapClaims{}), hardeningWho, nil).ok(t, nil)
 
 	// The shared secret's tokens pass beside the provider's.

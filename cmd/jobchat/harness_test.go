@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -50,6 +51,15 @@ func newEnv(tb testing.TB, dialect string, extra map[string]string) *env {
 // instances can share one, as they do behind a load balancer.
 func newEnvOnDB(tb testing.TB, dbc db.Config, extra map[string]string) *env {
 	tb.Helper()
+	e, _ := startApp(tb, dbc, extra, zerolog.New(zerolog.NewTestWriter(tb)).Level(zerolog.WarnLevel))
+	return e
+}
+
+// startApp starts a server over dbc, logging to log, with the suite's
+// settings and extra's overrides; it returns the server and a stop
+// function (also run at cleanup), so that a test can restart jobchat.
+func startApp(tb testing.TB, dbc db.Config, extra map[string]string, log zerolog.Logger) (*env, func()) {
+	tb.Helper()
 	vars := map[string]string{
 		"JOBCHAT_DATA_DIR":     dbc.DataDir,
 		"JOBCHAT_DATABASE_URL": dbc.URL,
@@ -69,18 +79,21 @@ func newEnvOnDB(tb testing.TB, dbc db.Config, extra map[string]string) *env {
 	if err != nil {
 		tb.Fatalf("config: %v", err)
 	}
-	log := zerolog.New(zerolog.NewTestWriter(tb)).Level(zerolog.WarnLevel)
 	a, err := newApp(context.Background(), cfg, log)
 	if err != nil {
 		tb.Fatalf("start app: %v", err)
 	}
 	srv := httptest.NewServer(a.handler)
-	tb.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-		a.close()
-	})
-	return &env{url: srv.URL, app: a}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			srv.CloseClientConnections()
+			srv.Close()
+			a.close()
+		})
+	}
+	tb.Cleanup(stop)
+	return &env{url: srv.URL, app: a}, stop
 }
 
 type testWriter struct{ tb testing.TB }
@@ -170,6 +183,13 @@ func (e *env) do(tb testing.TB, token, query string, vars map[string]any) gqlRes
 func (e *env) doHeader(tb testing.TB, authorization, query string, vars map[string]any) gqlResponse {
 	tb.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	return e.postBody(tb, authorization, body)
+}
+
+// postBody posts a raw JSON body to /query, for bodies encoding/json would
+// not write as well as for those it did.
+func (e *env) postBody(tb testing.TB, authorization string, body []byte) gqlResponse {
+	tb.Helper()
 	req, err := http.NewRequest(http.MethodPost, e.url+"/query", bytes.NewReader(body))
 	if err != nil {
 		tb.Fatal(err)

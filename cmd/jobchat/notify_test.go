@@ -257,43 +257,11 @@ func ntWant(tb testing.TB, ev ntEvent, recipient string, conv conversation, coun
 // log goes to the test's, and to logs when not nil.
 func ntStart(tb testing.TB, dbc db.Config, vars map[string]string, logs io.Writer) (*env, func()) {
 	tb.Helper()
-	all := map[string]string{
-		"JOBCHAT_DATA_DIR":     dbc.DataDir,
-		"JOBCHAT_DATABASE_URL": dbc.URL,
-		"JOBCHAT_JWT_SECRET":   testSecret,
-		"JOBCHAT_LOG_LEVEL":    "warn",
-		"JOBCHAT_SEND_RATE":    "0",
-	}
-	if all["JOBCHAT_DATA_DIR"] == "" {
-		all["JOBCHAT_DATA_DIR"] = tb.TempDir()
-	}
-	for k, v := range vars {
-		all[k] = v
-	}
-	cfg, _, err := config.Load("test", nil, func(k string) string { return all[k] }, testWriter{tb}, nil)
-	if err != nil {
-		tb.Fatalf("config: %v", err)
-	}
 	var out io.Writer = zerolog.NewTestWriter(tb)
 	if logs != nil {
 		out = io.MultiWriter(out, logs)
 	}
-	log := zerolog.New(out).Level(zerolog.WarnLevel)
-	a, err := newApp(context.Background(), cfg, log)
-	if err != nil {
-		tb.Fatalf("start app: %v", err)
-	}
-	srv := httptest.NewServer(a.handler)
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			srv.CloseClientConnections()
-			srv.Close()
-			a.close()
-		})
-	}
-	tb.Cleanup(stop)
-	return &env{url: srv.URL, app: a}, stop
+	return startApp(tb, dbc, vars, zerolog.New(out).Level(zerolog.WarnLevel))
 }
 
 // TestNotifyOneNoticeForSeveral: three messages Ben has not received make

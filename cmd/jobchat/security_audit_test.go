@@ -2,10 +2,8 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -13,7 +11,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/jobchat/jobchat/db/dbtest"
-	"github.com/jobchat/jobchat/internal/config"
 )
 
 // secLogs keeps a server's log lines, for the audit tests.
@@ -58,33 +55,13 @@ func (l *secLogs) reset() {
 // secEnvLogged is newEnv with the server's info-level log kept.
 func secEnvLogged(tb testing.TB, dialect string, extra map[string]string) (*env, *secLogs) {
 	tb.Helper()
-	dbc := dbtest.Config(tb, dialect)
-	vars := map[string]string{
-		"JOBCHAT_DATA_DIR": dbc.DataDir, "JOBCHAT_DATABASE_URL": dbc.URL, "JOBCHAT_JWT_SECRET": testSecret,
-		"JOBCHAT_SEND_RATE": "0",
-	}
-	if vars["JOBCHAT_DATA_DIR"] == "" {
-		vars["JOBCHAT_DATA_DIR"] = tb.TempDir()
-	}
+	logs := &secLogs{}
+	vars := map[string]string{"JOBCHAT_LOG_LEVEL": "info"}
 	for k, v := range extra {
 		vars[k] = v
 	}
-	cfg, _, err := config.Load("test", nil, func(k string) string { return vars[k] }, testWriter{tb}, nil)
-	if err != nil {
-		tb.Fatalf("config: %v", err)
-	}
-	logs := &secLogs{}
-	a, err := newApp(context.Background(), cfg, zerolog.New(logs).Level(zerolog.InfoLevel))
-	if err != nil {
-		tb.Fatalf("start app: %v", err)
-	}
-	srv := httptest.NewServer(a.handler)
-	tb.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-		a.close()
-	})
-	return &env{url: srv.URL, app: a}, logs
+	e, _ := startApp(tb, dbtest.Config(tb, dialect), vars, zerolog.New(logs).Level(zerolog.InfoLevel))
+	return e, logs
 }
 
 // TestSecurityAuditServiceActions: every service-role action leaves one

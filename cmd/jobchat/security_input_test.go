@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -16,25 +15,11 @@ import (
 // encoding/json would not write (a lone surrogate escape).
 func (e *env) secPost(tb testing.TB, token, body string) gqlResponse {
 	tb.Helper()
-	req, err := http.NewRequest(http.MethodPost, e.url+"/query", strings.NewReader(body))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
+	authorization := ""
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		authorization = "Bearer " + token
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatalf("POST /query: %v", err)
-	}
-	defer resp.Body.Close()
-	var out gqlResponse
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		tb.Fatalf("decode response (status %d): %v", resp.StatusCode, err)
-	}
-	out.Status = resp.StatusCode
-	return out
+	return e.postBody(tb, authorization, []byte(body))
 }
 
 // TestSecurityVariablesCoerced: variables that do not fit their type are

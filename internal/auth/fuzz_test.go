@@ -11,6 +11,8 @@ import (
 
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/jobchat/jobchat/internal/auth/authtest"
 )
 
 // reasons are every refusal a client may read: nothing else, and never a
@@ -33,9 +35,9 @@ var reasons = []string{
 // test; go test -fuzz=FuzzVerify explores further.
 func FuzzVerify(f *testing.F) {
 	k := testKeys()
-	p := newIDP(f)
-	p.set(jwk(f, k.rsa1, "r1", jwkset.AlgRS256, jwkset.UseSig), jwk(f, k.ec1, "e1", "", ""))
-	v := p.verifier(f, JWKSConfig{})
+	p := authtest.NewIDP(f)
+	p.Set(authtest.JWK(f, k.rsa1, "r1", jwkset.AlgRS256, jwkset.UseSig), authtest.JWK(f, k.ec1, "e1", "", ""))
+	v := verifier(f, p, JWKSConfig{})
 	scoped, err := New(context.Background(), Config{Secret: secret, Issuer: "iss", Audience: "aud"})
 	if err != nil {
 		f.Fatal(err)

@@ -11,8 +11,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +19,8 @@ import (
 
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/jobchat/jobchat/internal/auth/authtest"
 )
 
 // testKeys are made once: RSA keys take a while.
@@ -50,73 +50,11 @@ var testKeys = sync.OnceValue(func() (k struct {
 	return k
 })
 
-// idp is an identity provider's JWKS endpoint on loopback: its keys can be
-// rotated, and it counts the fetches.
-type idp struct {
-	srv     *httptest.Server
-	fetches atomic.Int32
-
-	mu   sync.Mutex
-	keys []jwkset.JWKMarshal
-	// hold, if set, makes fetches wait for it to close; entered hears of
-	// each fetch that waits.
-	hold    chan struct{}
-	entered chan struct{}
-	// body, if set, is served instead of the keys.
-	body []byte
-}
-
-func newIDP(tb testing.TB) *idp {
-	tb.Helper()
-	p := &idp{entered: make(chan struct{}, 100)}
-	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.fetches.Add(1)
-		p.mu.Lock()
-		hold, body := p.hold, p.body
-		set := jwkset.JWKSMarshal{Keys: append([]jwkset.JWKMarshal(nil), p.keys...)}
-		p.mu.Unlock()
-		if hold != nil {
-			p.entered <- struct{}{}
-			<-hold
-		}
-		w.Header().Set("Content-Type", "application/json")
-		if body != nil {
-			_, _ = w.Write(body)
-			return
-		}
-		_ = json.NewEncoder(w).Encode(set)
-	}))
-	tb.Cleanup(p.srv.Close)
-	return p
-}
-
-// jwk is the public JWK of key with kid and, if set, alg and use.
-func jwk(tb testing.TB, key any, kid string, alg jwkset.ALG, use jwkset.USE) jwkset.JWKMarshal {
-	tb.Helper()
-	switch k := key.(type) {
-	case *rsa.PrivateKey:
-		key = &k.PublicKey
-	case *ecdsa.PrivateKey:
-		key = &k.PublicKey
-	}
-	j, err := jwkset.NewJWKFromKey(key, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: kid, ALG: alg, USE: use}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return j.Marshal()
-}
-
-func (p *idp) set(keys ...jwkset.JWKMarshal) {
-	p.mu.Lock()
-	p.keys = keys
-	p.mu.Unlock()
-}
-
 // verifier is a Verifier with the shared secret and p's keys; a token with
 // an unknown kid fetches the set at most once an hour, unless cfg says.
-func (p *idp) verifier(tb testing.TB, cfg JWKSConfig) *Verifier {
+func verifier(tb testing.TB, p *authtest.IDP, cfg JWKSConfig) *Verifier {
 	tb.Helper()
-	cfg.URL = p.srv.URL
+	cfg.URL = p.URL()
 	if cfg.MinRefresh == 0 {
 		cfg.MinRefresh = time.Hour
 	}
@@ -132,24 +70,7 @@ func (p *idp) verifier(tb testing.TB, cfg JWKSConfig) *Verifier {
 // the header, if not empty.
 func signKID(tb testing.TB, method jwt.SigningMethod, key any, kid string, claims jwt.MapClaims) string {
 	tb.Helper()
-	if claims == nil {
-		claims = jwt.MapClaims{}
-	}
-	if claims["sub"] == nil {
-		claims["sub"] = "u1"
-	}
-	if claims["exp"] == nil {
-		claims["exp"] = time.Now().Add(time.Hour).Unix()
-	}
-	tok := jwt.NewWithClaims(method, claims)
-	if kid != "" {
-		tok.Header["kid"] = kid
-	}
-	s, err := tok.SignedString(key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return s
+	return authtest.Sign(tb, method, key, kid, "u1", claims)
 }
 
 func wantRefused(tb testing.TB, v *Verifier, token, reason string) {
@@ -171,9 +92,9 @@ func wantAccepted(tb testing.TB, v *Verifier, token string) Caller {
 
 func TestJWKSVerifies(t *testing.T) {
 	k := testKeys()
-	p := newIDP(t)
-	p.set(jwk(t, k.rsa1, "r1", jwkset.AlgRS256, jwkset.UseSig), jwk(t, k.ec1, "e1", "", ""))
-	v := p.verifier(t, JWKSConfig{})
+	p := authtest.NewIDP(t)
+	p.Set(authtest.JWK(t, k.rsa1, "r1", jwkset.AlgRS256, jwkset.UseSig), authtest.JWK(t, k.ec1, "e1", "", ""))
+	v := verifier(t, p, JWKSConfig{})
 
 	wantAccepted(t, v, signKID(t, jwt.SigningMethodRS256, k.rsa1, "r1", nil))
 	// A key without alg or use: its type says ES256.
@@ -187,7 +108,7 @@ func TestJWKSVerifies(t *testing.T) {
 	// The claims rules are the same for every key.
 	wantRefused(t, v, signKID(t, jwt.SigningMethodRS256, k.rsa1, "r1", jwt.MapClaims{"iat": time.Now().Add(time.Hour).Unix()}), "issued in the future")
 	wantRefused(t, v, signKID(t, jwt.SigningMethodES256, k.ec1, "e1", jwt.MapClaims{"exp": time.Now().Add(-time.Hour).Unix()}), "expired")
-	if n := p.fetches.Load(); n != 1 {
+	if n := p.Fetches.Load(); n != 1 {
 		t.Fatalf("%d fetches, want the one at start", n)
 	}
 }
@@ -197,15 +118,15 @@ func TestJWKSVerifies(t *testing.T) {
 // a fetch; a withdrawn key verifies no new token.
 func TestJWKSRotation(t *testing.T) {
 	k := testKeys()
-	p := newIDP(t)
-	p.set(jwk(t, k.rsa1, "r1", jwkset.AlgRS256, jwkset.UseSig))
-	v := p.verifier(t, JWKSConfig{})
+	p := authtest.NewIDP(t)
+	p.Set(authtest.JWK(t, k.rsa1, "r1", jwkset.AlgRS256, jwkset.UseSig))
+	v := verifier(t, p, JWKSConfig{})
 	old := signKID(t, jwt.SigningMethodRS256, k.rsa1, "r1", nil)
 	wantAccepted(t, v, old)
 
-	p.set(jwk(t, k.rsa2, "r2", jwkset.AlgRS256, jwkset.UseSig), jwk(t, k.ec2, "e2", jwkset.AlgES256, jwkset.UseSig))
+	p.Set(authtest.JWK(t, k.rsa2, "r2", jwkset.AlgRS256, jwkset.UseSig), authtest.JWK(t, k.ec2, "e2", jwkset.AlgES256, jwkset.UseSig))
 	wantAccepted(t, v, signKID(t, jwt.SigningMethodRS256, k.rsa2, "r2", nil))
-	if n := p.fetches.Load(); n != 2 {
+	if n := p.Fetches.Load(); n != 2 {
 		t.Fatalf("%d fetches, want 2: the start and the new kid", n)
 	}
 	// The second fetch brought e2 as well.
@@ -217,7 +138,7 @@ func TestJWKSRotation(t *testing.T) {
 	}
 	// r1 was withdrawn: a token not seen before is refused...
 	wantRefused(t, v, signKID(t, jwt.SigningMethodRS256, k.rsa1, "r1", jwt.MapClaims{"name": "new"}), "unknown key")
-	if n := p.fetches.Load(); n != 2 {
+	if n := p.Fetches.Load(); n != 2 {
 		t.Fatalf("%d fetches, want still 2", n)
 	}
 	// ...while one verified before its withdrawal passes from the cache,
@@ -235,14 +156,12 @@ func TestJWKSRotation(t *testing.T) {
 // for one fetch; none is refused, none fetches again.
 func TestJWKSOneFetchForMany(t *testing.T) {
 	k := testKeys()
-	p := newIDP(t)
-	p.set(jwk(t, k.rsa1, "r1", jwkset.AlgRS256, jwkset.UseSig))
-	v := p.verifier(t, JWKSConfig{})
-	p.set(jwk(t, k.rsa1, "r1", jwkset.AlgRS256, jwkset.UseSig), jwk(t, k.ec1, "e1", jwkset.AlgES256, jwkset.UseSig))
+	p := authtest.NewIDP(t)
+	p.Set(authtest.JWK(t, k.rsa1, "r1", jwkset.AlgRS256, jwkset.UseSig))
+	v := verifier(t, p, JWKSConfig{})
+	p.Set(authtest.JWK(t, k.rsa1, "r1", jwkset.AlgRS256, jwkset.UseSig), authtest.JWK(t, k.ec1, "e1", jwkset.AlgES256, jwkset.UseSig))
 	hold := make(chan struct{})
-	p.mu.Lock()
-	p.hold = hold
-	p.mu.Unlock()
+	p.Hold(hold)
 
 	const n = 10
 	errs := make(chan error, n)
@@ -254,7 +173,7 @@ func TestJWKSOneFetchForMany(t *testing.T) {
 		}()
 	}
 	select {
-	case <-p.entered:
+	case <-p.Entered:
 	case <-time.After(10 * time.Second):
 		t.Fatal("no fetch for the unknown kid")
 	}
@@ -264,7 +183,7 @@ func TestJWKSOneFetchForMany(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := p.fetches.Load(); got != 2 {
+	if got := p.Fetches.Load(); got != 2 {
 		t.Fatalf("%d fetches, want 2: the start and one for all", got)
 	}
 }
@@ -274,7 +193,7 @@ func TestJWKSOneFetchForMany(t *testing.T) {
 // keys whose alg or use says otherwise are refused.
 func TestJWKSAlgFromKey(t *testing.T) {
 	k := testKeys()
-	p := newIDP(t)
+	p := authtest.NewIDP(t)
 	other := []byte("another-secret-another-secret-xx")
 	oct, err := jwkset.NewJWKFromKey(other, jwkset.JWKOptions{
 		Metadata: jwkset.JWKMetadataOptions{KID: "oct", ALG: jwkset.AlgHS256},
@@ -283,16 +202,16 @@ func TestJWKSAlgFromKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.set(
-		jwk(t, k.rsa1, "r1", jwkset.AlgRS256, jwkset.UseSig),
-		jwk(t, k.ec1, "e1", jwkset.AlgES256, jwkset.UseSig),
-		jwk(t, k.rsa2, "r512", jwkset.AlgRS512, jwkset.UseSig),
-		jwk(t, k.rsa2, "renc", "", jwkset.UseEnc),
-		jwk(t, k.rsaSmall, "rsmall", "", ""),
-		jwk(t, k.ec384, "e384", "", ""),
+	p.Set(
+		authtest.JWK(t, k.rsa1, "r1", jwkset.AlgRS256, jwkset.UseSig),
+		authtest.JWK(t, k.ec1, "e1", jwkset.AlgES256, jwkset.UseSig),
+		authtest.JWK(t, k.rsa2, "r512", jwkset.AlgRS512, jwkset.UseSig),
+		authtest.JWK(t, k.rsa2, "renc", "", jwkset.UseEnc),
+		authtest.JWK(t, k.rsaSmall, "rsmall", "", ""),
+		authtest.JWK(t, k.ec384, "e384", "", ""),
 		oct.Marshal(),
 	)
-	v := p.verifier(t, JWKSConfig{})
+	v := verifier(t, p, JWKSConfig{})
 	der, err := x509.MarshalPKIXPublicKey(&k.rsa1.PublicKey)
 	if err != nil {
 		t.Fatal(err)
@@ -332,7 +251,7 @@ func TestJWKSAlgFromKey(t *testing.T) {
 		wantRefused(t, NewVerifier(secret), signKID(t, jwt.SigningMethodRS256, k.rsa1, "r1", nil), "alg is not accepted")
 	})
 	t.Run("HS256 without a secret", func(t *testing.T) {
-		v, err := New(context.Background(), Config{JWKS: JWKSConfig{URL: p.srv.URL}})
+		v, err := New(context.Background(), Config{JWKS: JWKSConfig{URL: p.URL()}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -365,11 +284,11 @@ func forgeAlg(tb testing.TB, token, alg string) string {
 func TestJWKSRefresh(t *testing.T) {
 	k := testKeys()
 	t.Run("withdrawn on the timer", func(t *testing.T) {
-		p := newIDP(t)
-		p.set(jwk(t, k.rsa1, "r1", jwkset.AlgRS256, jwkset.UseSig))
-		v := p.verifier(t, JWKSConfig{Refresh: 20 * time.Millisecond})
+		p := authtest.NewIDP(t)
+		p.Set(authtest.JWK(t, k.rsa1, "r1", jwkset.AlgRS256, jwkset.UseSig))
+		v := verifier(t, p, JWKSConfig{Refresh: 20 * time.Millisecond})
 		wantAccepted(t, v, signKID(t, jwt.SigningMethodRS256, k.rsa1, "r1", nil))
-		p.set()
+		p.Set()
 		for i := 0; ; i++ {
 			_, err := v.Verify(context.Background(), signKID(t, jwt.SigningMethodRS256, k.rsa1, "r1", jwt.MapClaims{"n": i}))
 			if err != nil {
@@ -382,9 +301,9 @@ func TestJWKSRefresh(t *testing.T) {
 		}
 	})
 	t.Run("provider down at start", func(t *testing.T) {
-		p := newIDP(t)
-		url := p.srv.URL
-		p.srv.Close()
+		p := authtest.NewIDP(t)
+		url := p.URL()
+		p.Close()
 		var failures atomic.Int32
 		v, err := New(context.Background(), Config{Secret: secret, JWKS: JWKSConfig{URL: url, OnError: func(context.Context, error) { failures.Add(1) }}})
 		if err != nil {
@@ -399,11 +318,11 @@ func TestJWKSRefresh(t *testing.T) {
 		wantAccepted(t, v, tok)
 	})
 	t.Run("a body over the limit", func(t *testing.T) {
-		p := newIDP(t)
-		set, _ := json.Marshal(jwkset.JWKSMarshal{Keys: []jwkset.JWKMarshal{jwk(t, k.rsa1, "r1", jwkset.AlgRS256, jwkset.UseSig)}})
-		p.body = append([]byte(strings.Repeat(" ", maxJWKSBytes)), set...)
+		p := authtest.NewIDP(t)
+		set, _ := json.Marshal(jwkset.JWKSMarshal{Keys: []jwkset.JWKMarshal{authtest.JWK(t, k.rsa1, "r1", jwkset.AlgRS256, jwkset.UseSig)}})
+		p.ServeBody(append([]byte(strings.Repeat(" ", maxJWKSBytes)), set...))
 		var failures atomic.Int32
-		v := p.verifier(t, JWKSConfig{OnError: func(context.Context, error) { failures.Add(1) }})
+		v := verifier(t, p, JWKSConfig{OnError: func(context.Context, error) { failures.Add(1) }})
 		if failures.Load() == 0 {
 			t.Fatal("the oversized set was not reported")
 		}

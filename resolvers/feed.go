@@ -386,6 +386,16 @@ func (fs *feeds) sendMissed(ctx context.Context, f *feed, fl *follower, waitRoom
 		}
 		f.mu.Lock()
 		if f.top <= fl.last {
+			// Live followers behind what this catch-up read missed it
+			// live (a lost publish): catch them up too, since the sweep
+			// compares the database with top alone.
+			for o := range f.followers {
+				if o != fl && !o.catching && o.last < fl.last {
+					o.catching = true
+					fs.resyncs.Add(1)
+					go fs.catchUp(f, o, false)
+				}
+			}
 			// What the database had is the feed's too: a sweep must not
 			// take a quiet conversation for one left behind.
 			f.top = fl.last

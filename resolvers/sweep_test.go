@@ -156,6 +156,42 @@ func TestSweepHealsLostPublish(t *testing.T) {
 	}
 }
 
+// TestCatchUpBringsLiveFollowersAlong: a subscriber that resumes with
+// afterSeq reads from the database a message whose publish was lost (its
+// instance died after the commit) and so raises the feed's top; the
+// feed's live followers, which never got it, are caught up too, without
+// waiting for a sweep (which compares the database with top alone and
+// would see nothing to heal) or for the conversation's next message. The
+// fault suite's kill -9 found this.
+func TestCatchUpBringsLiveFollowersAlong(t *testing.T) {
+	for _, dialect := range dbtest.Dialects(t) {
+		t.Run(dialect, func(t *testing.T) {
+			r, conv := sweepResolver(t, dialect)
+			live := followFn[*db.Message](t, r, messageFeed, conv)
+			lost := storeUnpublished(t, r, conv, "I'm outside, please open the gate")
+
+			resumed := make(chan *db.Message, 16)
+			ctx, cancel := context.WithCancel(auth.WithCaller(context.Background(), auth.Caller{ID: "ana", Name: "Ana"}))
+			defer cancel()
+			after := lost.Seq - 1
+			stop, err := r.feeds.follow(ctx, messageFeed, conv, &after, &follower{ctx: ctx, viewer: "ana", fn: func(v any) bool {
+				resumed <- v.(*db.Message)
+				return true
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stop()
+			if m := next(t, resumed); m.Seq != lost.Seq {
+				t.Fatalf("the resuming subscriber got seq %d, want %d", m.Seq, lost.Seq)
+			}
+			if m := next(t, live); m.Seq != lost.Seq || m.MessageText != lost.MessageText {
+				t.Fatalf("the live subscriber got %+v, want seq %d", m, lost.Seq)
+			}
+		})
+	}
+}
+
 // TestResumeHealsInboxAndTicks: after a broker outage, local inboxes get
 // CONVERSATION_UPDATED for conversations that changed since, and activity
 // subscribers the participants' read and delivered pointers.

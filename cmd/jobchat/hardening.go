@@ -49,7 +49,7 @@ func tokenScope(cfg config.Config) auth.Scope {
 
 // newLimits is where the rate limits count: in Redis, shared by every
 // instance, when there is one; else in this process.
-func newLimits(cfg config.Config, rdb *redis.Client) ratelimit.Backend {
+func newLimits(cfg config.Config, rdb redis.UniversalClient) ratelimit.Backend {
 	if rdb == nil {
 		return ratelimit.Memory{}
 	}

@@ -44,7 +44,7 @@ type app struct {
 	log      zerolog.Logger
 	db       *bun.DB
 	hub      *broadcast.Hub
-	redis    *redis.Client
+	redis    redis.UniversalClient // nil without JOBCHAT_REDIS_URL
 	secret   []byte
 	resolver *resolvers.Resolver
 	handler  *server.Handler
@@ -159,18 +159,9 @@ func newApp(ctx context.Context, cfg config.Config, log zerolog.Logger) (*app, e
 
 	var broker broadcast.Broker
 	if cfg.RedisURL != "" {
-		opts, err := redis.ParseURL(cfg.RedisURL)
-		if err != nil {
-			// config has checked the scheme; this is the rest (a bad port
-			// or database number).
-			return nil, fmt.Errorf("JOBCHAT_REDIS_URL (expected redis://host:6379/0): %w", err)
+		if a.redis, broker, err = connectRedis(ctx, cfg, log); err != nil {
+			return nil, err
 		}
-		a.redis = redis.NewClient(opts)
-		if err := a.redis.Ping(ctx).Err(); err != nil {
-			return nil, fmt.Errorf("connect to redis at %s: %w", opts.Addr, err)
-		}
-		broker = broadcast.NewRedisBroker(a.redis, cfg.RedisPrefix)
-		log.Info().Str("addr", opts.Addr).Msg("fan-out through redis")
 	} else {
 		broker = broadcast.NewMemoryBroker()
 		log.Info().Msg("fan-out in process (set JOBCHAT_REDIS_URL to run several instances)")
@@ -420,6 +411,44 @@ func (a *app) close() {
 	if a.db != nil {
 		_ = a.db.Close()
 	}
+}
+
+// connectRedis connects to the Redis (or, with JOBCHAT_REDIS_CLUSTER, the
+// Redis Cluster) of JOBCHAT_REDIS_URL and returns the client, which the
+// rate limits share, and the broker over it.
+func connectRedis(ctx context.Context, cfg config.Config, log zerolog.Logger) (redis.UniversalClient, broadcast.Broker, error) {
+	if cfg.RedisCluster {
+		opts, err := redis.ParseClusterURL(cfg.RedisURL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("JOBCHAT_REDIS_URL (expected redis://host:7000?addr=host2:7000&addr=host3:7000): %w", err)
+		}
+		// Deadlines of contexts bound each call, not the read timeout
+		// alone: the rate limits' checks on the send path give up on a
+		// Redis that hangs after 100 ms (internal/ratelimit).
+		opts.ContextTimeoutEnabled = true
+		client := redis.NewClusterClient(opts)
+		// Any node will do: the slot map is loaded from the seeds first.
+		if err := client.Ping(ctx).Err(); err != nil {
+			_ = client.Close()
+			return nil, nil, fmt.Errorf("connect to redis cluster at %s: %w", strings.Join(opts.Addrs, ","), err)
+		}
+		log.Info().Strs("seeds", opts.Addrs).Msg("fan-out through redis cluster, sharded pub/sub")
+		return client, broadcast.NewRedisClusterBroker(client, cfg.RedisPrefix), nil
+	}
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		// config has checked the scheme; this is the rest (a bad port
+		// or database number).
+		return nil, nil, fmt.Errorf("JOBCHAT_REDIS_URL (expected redis://host:6379/0): %w", err)
+	}
+	opts.ContextTimeoutEnabled = true // as above
+	client := redis.NewClient(opts)
+	if err := client.Ping(ctx).Err(); err != nil {
+		_ = client.Close()
+		return nil, nil, fmt.Errorf("connect to redis at %s: %w", opts.Addr, err)
+	}
+	log.Info().Str("addr", opts.Addr).Msg("fan-out through redis")
+	return client, broadcast.NewRedisBroker(client, cfg.RedisPrefix), nil
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {

@@ -3,8 +3,9 @@
 // same conversation, and fans them out to those local subscribers.
 //
 // A Hub does the local fan-out; a Broker moves payloads between instances.
-// MemoryBroker serves a single process and RedisBroker serves several
-// processes sharing one Redis. Publishing goes through the Hub's bounded
+// MemoryBroker serves a single process, RedisBroker serves several
+// processes sharing one Redis, and RedisClusterBroker several sharing a
+// Redis Cluster, over sharded pub/sub. Publishing goes through the Hub's bounded
 // queue (Enqueue), so that no request waits for the broker.
 //
 // The package moves opaque bytes keyed by a topic (the conversation id). It
@@ -54,12 +55,15 @@ type Broker interface {
 }
 
 // Resumer is implemented by a Broker whose connection can drop and come
-// back (RedisBroker). The Hub registers itself before Start.
+// back (RedisBroker, RedisClusterBroker). The Hub registers itself before
+// Start.
 type Resumer interface {
-	// OnResume sets fn, called on the broker's receiving path each time the
-	// connection is back after a loss and every topic is subscribed again,
-	// with the time the loss was noticed. Payloads published in between
-	// may be lost for this instance. fn must not block.
+	// OnResume sets fn, called on the broker's receiving path each time a
+	// connection is back after a loss and every topic on it is subscribed
+	// again, with the time the loss was noticed (with several connections,
+	// the first loss of the outage). Payloads published in between may be
+	// lost for this instance. fn must not block, and may be called from
+	// several goroutines at once.
 	OnResume(fn func(lostAt time.Time))
 }
 
@@ -82,4 +86,7 @@ var (
 	_ Broker         = (*RedisBroker)(nil)
 	_ BatchPublisher = (*RedisBroker)(nil)
 	_ Resumer        = (*RedisBroker)(nil)
+	_ Broker         = (*RedisClusterBroker)(nil)
+	_ BatchPublisher = (*RedisClusterBroker)(nil)
+	_ Resumer        = (*RedisClusterBroker)(nil)
 )

@@ -53,6 +53,18 @@ func backends() []backend {
 				}
 			},
 		},
+		{
+			name:    "redis-cluster",
+			require: func(tb testing.TB) { tb.Helper(); testsvc.RedisClusterAddrs(tb) },
+			newBroker: func(tb testing.TB) (*countingBroker, func(string) int) {
+				tb.Helper()
+				client := newClusterClient(tb, testsvc.RedisClusterAddrs(tb), 0)
+				rb := broadcast.NewRedisClusterBroker(client, uniquePrefix(tb))
+				return newCountingBroker(rb), func(topic string) int {
+					return shardNumSub(tb, client, rb.Channel(topic))
+				}
+			},
+		},
 	}
 }
 

@@ -29,6 +29,7 @@ type Config struct {
 	AllowedOrigins  []string
 	RedisURL        string
 	RedisPrefix     string
+	RedisCluster    bool
 	Playground      bool
 	MaxMessageChars int
 	MaxComplexity   int
@@ -157,6 +158,7 @@ func Fields() []Field {
 
 		str(GroupRedis, "redis-url", "JOBCHAT_REDIS_URL", "", "redis://host:6379/0 (rediss:// for TLS) to fan messages out across instances; empty: in-process only", func(c *Config) *string { return &c.RedisURL }),
 		str(GroupRedis, "redis-prefix", "JOBCHAT_REDIS_PREFIX", "jobchat:", "prefix of jobchat's Redis channel names", func(c *Config) *string { return &c.RedisPrefix }),
+		boolean(GroupRedis, "redis-cluster", "JOBCHAT_REDIS_CLUSTER", "false", "JOBCHAT_REDIS_URL is a node of a Redis Cluster (more seeds as ?addr=host:port&addr=...): fan out over sharded pub/sub (SPUBLISH/SSUBSCRIBE), spread over the masters", func(c *Config) *bool { return &c.RedisCluster }),
 
 		integer(GroupLimits, "max-message-chars", "JOBCHAT_MAX_MESSAGE_CHARS", "4000", "longest messageText, in characters", func(c *Config) *int { return &c.MaxMessageChars }),
 		float(GroupLimits, "send-rate", "JOBCHAT_SEND_RATE", "10", "messages per second each user may send (shared by all instances through Redis when JOBCHAT_REDIS_URL is set); 0 turns the limit off", func(c *Config) *float64 { return &c.SendRate }),
@@ -295,6 +297,8 @@ func (c *Config) validate() error {
 	}
 	if err := checkRedisURL(c.RedisURL); err != nil {
 		errs = append(errs, err)
+	} else if c.RedisCluster {
+		errs = append(errs, checkRedisCluster(c.RedisURL, c.RedisPrefix)...)
 	}
 	errs = append(errs, checkWebhook(c.WebhookURL, c.WebhookSecret)...)
 	errs = append(errs, checkFiles(c)...)
@@ -331,6 +335,28 @@ func checkRedisURL(v string) error {
 	}
 	return fmt.Errorf("JOBCHAT_REDIS_URL must be a Redis URL such as redis://host:6379/0 "+
 		"(rediss://host:6380/0 for TLS, unix:///path/to/redis.sock for a socket), not %s", got)
+}
+
+// checkRedisCluster refuses what a Redis Cluster cannot take: no URL, a
+// socket, a database other than 0 (a cluster has only that one), and a
+// prefix with '{', whose hash tag would put every channel in one slot.
+func checkRedisCluster(rawURL, prefix string) []error {
+	var errs []error
+	if rawURL == "" {
+		return []error{errors.New("JOBCHAT_REDIS_CLUSTER needs JOBCHAT_REDIS_URL, a node of the cluster such as redis://host:7000?addr=host2:7000&addr=host3:7000")}
+	}
+	u, err := url.Parse(rawURL)
+	switch {
+	case err != nil:
+	case u.Scheme == "unix":
+		errs = append(errs, errors.New("JOBCHAT_REDIS_CLUSTER needs a redis:// or rediss:// JOBCHAT_REDIS_URL, not a socket"))
+	case strings.Trim(u.Path, "/") != "" && strings.Trim(u.Path, "/") != "0":
+		errs = append(errs, fmt.Errorf("JOBCHAT_REDIS_URL: a Redis Cluster has database 0 only, not %s", strings.Trim(u.Path, "/")))
+	}
+	if strings.Contains(prefix, "{") {
+		errs = append(errs, fmt.Errorf("JOBCHAT_REDIS_PREFIX must not contain '{' with JOBCHAT_REDIS_CLUSTER (jobchat adds hash tags of its own): %q", prefix))
+	}
+	return errs
 }
 
 // checkWebhook refuses a webhook URL that is not absolute http(s), and

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"maps"
 	"os"
 	"regexp"
 	"strconv"
@@ -184,6 +185,48 @@ func TestRedisURL(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "hunter2") {
 				t.Errorf("error %q shows the password", err)
+			}
+		})
+	}
+}
+
+// TestRedisCluster: JOBCHAT_REDIS_CLUSTER takes a redis:// or rediss://
+// node URL, with more seeds as addr parameters, on database 0, and a
+// prefix without a hash tag of its own.
+func TestRedisCluster(t *testing.T) {
+	tests := []struct {
+		name    string
+		vars    map[string]string
+		wantErr []string
+	}{
+		{"seed node", map[string]string{"JOBCHAT_REDIS_URL": "redis://10.0.0.1:7000"}, nil},
+		{"seeds and database 0", map[string]string{"JOBCHAT_REDIS_URL": "rediss://:pw@10.0.0.1:7000/0?addr=10.0.0.2:7000&addr=10.0.0.3:7000"}, nil},
+		{"no URL", map[string]string{}, []string{"JOBCHAT_REDIS_CLUSTER needs JOBCHAT_REDIS_URL"}},
+		{"socket", map[string]string{"JOBCHAT_REDIS_URL": "unix:///run/redis.sock"}, []string{"not a socket"}},
+		{"database 3", map[string]string{"JOBCHAT_REDIS_URL": "redis://10.0.0.1:7000/3"}, []string{"database 0 only"}},
+		{"hash tag in prefix", map[string]string{"JOBCHAT_REDIS_URL": "redis://10.0.0.1:7000", "JOBCHAT_REDIS_PREFIX": "{jobchat}:"}, []string{"JOBCHAT_REDIS_PREFIX must not contain '{'"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			vars := map[string]string{"JOBCHAT_REDIS_CLUSTER": "true"}
+			maps.Copy(vars, tt.vars)
+			c, _, err := Load("test", nil, env(vars), io.Discard, nil)
+			if tt.wantErr == nil {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if !c.RedisCluster {
+					t.Fatal("RedisCluster is false")
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, want := range tt.wantErr {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not contain %q", err, want)
+				}
 			}
 		})
 	}

@@ -7,6 +7,7 @@ package testsvc
 
 import (
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -14,6 +15,9 @@ import (
 const (
 	PostgresURLEnv = "JOBCHAT_TEST_POSTGRES_URL"
 	RedisURLEnv    = "JOBCHAT_TEST_REDIS_URL"
+	// A Redis Cluster's nodes, comma-separated host:port seeds
+	// (.ci/redis-cluster.sh starts one: 127.0.0.1:7101,...).
+	RedisClusterAddrsEnv = "JOBCHAT_TEST_REDIS_CLUSTER_ADDRS"
 	// The S3-compatible server (.ci/s3.sh starts one): its endpoint
 	// (http://127.0.0.1:8333) and keys.
 	S3EndpointEnv  = "JOBCHAT_TEST_S3_ENDPOINT"
@@ -35,6 +39,22 @@ func PostgresURL(tb testing.TB) string {
 func RedisURL(tb testing.TB) string {
 	tb.Helper()
 	return require(tb, RedisURLEnv, "Redis")
+}
+
+// RedisClusterAddrs returns the addresses of the test Redis Cluster's
+// nodes, skipping or failing tb without them.
+func RedisClusterAddrs(tb testing.TB) []string {
+	tb.Helper()
+	var addrs []string
+	for a := range strings.SplitSeq(require(tb, RedisClusterAddrsEnv, "Redis Cluster"), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			addrs = append(addrs, a)
+		}
+	}
+	if len(addrs) == 0 {
+		tb.Fatalf("%s lists no address", RedisClusterAddrsEnv)
+	}
+	return addrs
 }
 
 // S3 is a running S3-compatible server: an endpoint with its scheme, and

@@ -75,3 +75,21 @@ func TestS3Server(t *testing.T) {
 		t.Errorf("configured: %+v, fatal %q", got, r.fatal)
 	}
 }
+
+// TestRedisClusterAddrs: the cluster's seeds are a comma-separated list;
+// unset, it skips outside CI and fails under it, like the other services.
+func TestRedisClusterAddrs(t *testing.T) {
+	t.Setenv("CI", "true")
+	t.Setenv(RedisClusterAddrsEnv, "")
+	r := &recorder{TB: t}
+	r.ended(func() { RedisClusterAddrs(r) })
+	if !strings.Contains(r.fatal, RedisClusterAddrsEnv) {
+		t.Errorf("unset: fatal %q", r.fatal)
+	}
+	t.Setenv(RedisClusterAddrsEnv, "127.0.0.1:7101, 127.0.0.1:7102,127.0.0.1:7103")
+	r = &recorder{TB: t}
+	got := RedisClusterAddrs(r)
+	if strings.Join(got, " ") != "127.0.0.1:7101 127.0.0.1:7102 127.0.0.1:7103" || r.fatal != "" {
+		t.Errorf("configured: %q, fatal %q", got, r.fatal)
+	}
+}

@@ -1,84 +1,14 @@
 package main
 
 import (
-	"context"
-	"net"
-	"os/exec"
 	"slices"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/jobchat/jobchat/db/dbtest"
 	"github.com/jobchat/jobchat/internal/testsvc"
 )
-
-// privateRedis is a redis-server of the test's own on a loopback port, so
-// that the test may stop and start it without disturbing anyone else.
-type privateRedis struct {
-	tb   testing.TB
-	port string
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-// startPrivateRedis starts redis-server on a free loopback port. It runs
-// where the shared test Redis is configured (and so always in CI, which
-// installs redis-server for it).
-func startPrivateRedis(tb testing.TB) *privateRedis {
-	tb.Helper()
-	testsvc.RedisURL(tb)
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if testsvc.InCI() {
-			tb.Fatal("redis-server is not installed")
-		}
-		tb.Skip("redis-server is not installed")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	_ = ln.Close()
-	r := &privateRedis{tb: tb, port: port}
-	r.start()
-	tb.Cleanup(r.stop)
-	return r
-}
-
-func (r *privateRedis) url() string { return "redis://127.0.0.1:" + r.port + "/0" }
-
-func (r *privateRedis) start() {
-	r.tb.Helper()
-	r.cmd = exec.Command("redis-server", "--port", r.port, "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning")
-	if err := r.cmd.Start(); err != nil {
-		r.tb.Fatalf("start redis-server: %v", err)
-	}
-	r.done = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(r.cmd, r.done)
-	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + r.port, MaxRetries: -1})
-	defer client.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for client.Ping(context.Background()).Err() != nil {
-		if time.Now().After(deadline) {
-			r.tb.Fatal("private redis-server not answering after 10s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// stop kills the server, as a crash would: connections drop at once.
-func (r *privateRedis) stop() {
-	if r.cmd == nil {
-		return
-	}
-	_ = r.cmd.Process.Kill()
-	<-r.done
-	r.cmd = nil
-}
 
 // sendsTimed is how many sends each phase times.
 const sendsTimed = 9
@@ -107,9 +37,9 @@ func TestStallRedisDown(t *testing.T) {
 			{"resume", "1h"},
 		} {
 			t.Run(dialect+"/"+c.name, func(t *testing.T) {
-				rs := startPrivateRedis(t)
+				rs := testsvc.StartPrivateRedis(t)
 				vars := map[string]string{
-					"JOBCHAT_REDIS_URL":    rs.url(),
+					"JOBCHAT_REDIS_URL":    rs.URL(),
 					"JOBCHAT_REDIS_PREFIX": "jobchat-stall-" + randomSuffix() + ":",
 					"JOBCHAT_FEED_SWEEP":   c.sweep,
 				}
@@ -131,7 +61,7 @@ func TestStallRedisDown(t *testing.T) {
 					first, up = m, append(up, d)
 				}
 
-				rs.stop()
+				rs.Stop()
 				var lost message
 				var down []time.Duration
 				for i := range sendsTimed {
@@ -149,7 +79,7 @@ func TestStallRedisDown(t *testing.T) {
 				if c.name == "sweep" {
 					// Redis is still down: the sweep alone delivers.
 					waitSeqs(t, ws, sub, first.Seq+1, lost.Seq, 5*time.Second)
-					rs.start()
+					rs.Start()
 					eventuallyResumed(t, instA, instB)
 					after, _ := timedSend(t, instA, ana, conv.ID, "after the fault")
 					waitSeqs(t, ws, sub, after.Seq, after.Seq, 5*time.Second)
@@ -159,7 +89,7 @@ func TestStallRedisDown(t *testing.T) {
 				// A sweep an hour away: nothing until Redis is back, then the
 				// catch-up on reconnection, with no further message.
 				time.Sleep(300 * time.Millisecond)
-				rs.start()
+				rs.Start()
 				back := time.Now()
 				waitSeqs(t, ws, sub, first.Seq+1, lost.Seq, 5*time.Second)
 				t.Logf("messages lost in the outage delivered %v after Redis was back", time.Since(back))

@@ -51,8 +51,27 @@ type spawnConfig struct {
 
 // spawnServer builds (unless given a binary) and starts a jobchat server on a
 // free loopback port with a fresh secret and the per-user send limit off, and
-// waits until it is ready.
+// waits until it is ready. A port found free can be taken by another
+// process before the server binds it (tests in other packages pick ports
+// the same way), so a server that could not bind is started again, on new
+// ports, a few times.
 func spawnServer(ctx context.Context, sc spawnConfig) (*spawned, error) {
+	for attempt := 1; ; attempt++ {
+		s, err := spawnServerOnce(ctx, sc)
+		if err == nil || attempt == 3 || !errors.Is(err, errPortTaken) {
+			return s, err
+		}
+		if sc.stderr != nil {
+			fmt.Fprintf(sc.stderr, "spawn: a port was taken before the server bound it; starting again\n")
+		}
+	}
+}
+
+// errPortTaken marks a spawned server that exited because its address was
+// in use.
+var errPortTaken = errors.New("address already in use")
+
+func spawnServerOnce(ctx context.Context, sc spawnConfig) (*spawned, error) {
 	dir, err := os.MkdirTemp("", "jobchat-bench-")
 	if err != nil {
 		return nil, fmt.Errorf("spawn: temp dir: %w", err)
@@ -180,7 +199,11 @@ func (s *spawned) waitReady(ctx context.Context, limit time.Duration) error {
 		select {
 		case err := <-s.done:
 			s.done <- err
-			return fmt.Errorf("spawned server exited before it was ready (%v); its log:\n%s", err, s.logTail())
+			tail := s.logTail()
+			if strings.Contains(tail, "address already in use") {
+				return fmt.Errorf("spawned server exited before it was ready (%v): %w; its log:\n%s", err, errPortTaken, tail)
+			}
+			return fmt.Errorf("spawned server exited before it was ready (%v); its log:\n%s", err, tail)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):

@@ -59,12 +59,13 @@ func newLimits(cfg config.Config, rdb redis.UniversalClient) ratelimit.Backend {
 // newSocketQuota bounds the sockets per user and per address, for the
 // GraphQL endpoint and the old chat socket together. Services are not
 // counted: they are few, trusted, and may hold many.
-func newSocketQuota(cfg config.Config) *wsconn.Quota {
+func newSocketQuota(cfg config.Config, onRefused func()) *wsconn.Quota {
 	proxies, _ := config.ParsePrefixes(cfg.TrustedProxies) // checked by config
 	return wsconn.NewQuota(wsconn.QuotaConfig{
 		PerUser:        cfg.WSMaxPerUser,
 		PerAddr:        cfg.WSMaxPerIP,
 		TrustedProxies: proxies,
+		OnRefused:      onRefused,
 		User: func(ctx context.Context) string {
 			c, err := auth.CallerFrom(ctx)
 			if err != nil || c.Service {

@@ -74,7 +74,8 @@ next:
 // there), /metrics has every series the README lists, with values that
 // match the traffic, and no label value that is an id.
 func TestMetricsScrape(t *testing.T) {
-	forEachDialectVars(t, map[string]string{"JOBCHAT_FEED_SWEEP": "50ms", "JOBCHAT_SEND_RATE": "0.001", "JOBCHAT_SEND_BURST": "2"},
+	forEachDialectVars(t, map[string]string{"JOBCHAT_FEED_SWEEP": "50ms", "JOBCHAT_SEND_RATE": "0.001", "JOBCHAT_SEND_BURST": "2",
+		"JOBCHAT_WS_MAX_OPERATIONS": "1", "JOBCHAT_WS_MAX_PER_USER": "1"},
 		func(t *testing.T, e *env) {
 			ana, ben := userToken(t, "ana", "Ana"), userToken(t, "ben", "Ben")
 			conv := e.openJob(t, "job-metrics", "ana", "ben", "")
@@ -91,6 +92,15 @@ func TestMetricsScrape(t *testing.T) {
 			e.do(t, ana, sendMessage, map[string]any{"input": map[string]any{"conversationId": conv.ID, "messageText": "third"}}).
 				fails(t, "RATE_LIMITED", "")
 			e.do(t, ana, `query($c: ID!) { conversation(id: $c) { id } }`, map[string]any{"c": "no-such-conversation"})
+			// The sockets' own bounds: a second operation on Ben's socket,
+			// and a second socket for Ben.
+			extra := ws.subscribe(apiSubscription, map[string]any{"c": conv.ID})
+			if errs := apiOperationError(t, ws, extra); apiCode(errs[0]) != "RATE_LIMITED" {
+				t.Fatalf("second operation: %+v", errs)
+			}
+			if ce := e.apiInitRefused(t, "graphql-transport-ws", nil, map[string]any{"authorization": "Bearer " + ben}); ce.Code != 4430 {
+				t.Fatalf("second socket closed with %d", ce.Code)
+			}
 
 			// The sweep runs every 50ms; wait, bounded, for one.
 			var fams map[string]*dto.MetricFamily
@@ -112,7 +122,7 @@ func TestMetricsScrape(t *testing.T) {
 				max    float64
 			}{
 				{"jobchat_open_sockets", map[string]string{"protocol": "graphql-transport-ws"}, 1, 1},
-				{"jobchat_sockets_opened_total", map[string]string{"protocol": "graphql-transport-ws"}, 1, 1},
+				{"jobchat_sockets_opened_total", map[string]string{"protocol": "graphql-transport-ws"}, 2, 2}, // the refused one too
 				{"jobchat_open_sockets", map[string]string{"protocol": "sse"}, 0, 0},
 				{"jobchat_slow_clients_cut_off_total", map[string]string{"protocol": "graphql-transport-ws"}, 0, 0},
 				{"jobchat_subscriptions", map[string]string{"kind": "messageAdded"}, 1, 1},
@@ -140,6 +150,7 @@ func TestMetricsScrape(t *testing.T) {
 				{"jobchat_graphql_operation_duration_seconds", map[string]string{"type": "mutation"}, 4, 4},
 				{"jobchat_rate_limited_total", map[string]string{"source": "graphql"}, 1, 1},
 				{"jobchat_rate_limited_total", map[string]string{"source": "http"}, 0, 0},
+				{"jobchat_rate_limited_total", map[string]string{"source": "websocket"}, 2, 2},
 				{"go_sql_open_connections", map[string]string{"db_name": "jobchat"}, 0, 1000},
 				{"go_sql_max_open_connections", map[string]string{"db_name": "jobchat"}, 1, 1000},
 				{"go_goroutines", nil, 1, 1e6},

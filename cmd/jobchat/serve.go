@@ -209,7 +209,7 @@ func newApp(ctx context.Context, cfg config.Config, log zerolog.Logger) (*app, e
 		return nil, err
 	}
 	verifier := a.verifier
-	quota := newSocketQuota(cfg)
+	quota := newSocketQuota(cfg, a.metrics.SocketRefused)
 	docLimits := limits.Config{
 		Bytes: cfg.MaxQueryBytes, Tokens: cfg.MaxTokens, Depth: cfg.MaxDepth, Aliases: cfg.MaxAliases,
 		Duplicates: cfg.MaxDuplicates, Fields: cfg.MaxFields, Fragments: cfg.MaxFragments,
@@ -222,26 +222,27 @@ func newApp(ctx context.Context, cfg config.Config, log zerolog.Logger) (*app, e
 		log.Info().Int("operations", len(persisted)).Bool("only", cfg.PersistedOnly).Msg("persisted operations loaded")
 	}
 	a.handler = server.New(server.Config{
-		Schema:          graph.NewExecutableSchema(a.resolver.Schema()),
-		Log:             log,
-		Authenticate:    func(next http.Handler) http.Handler { return verifier.Middleware(logCaller(next)) },
-		WebsocketInit:   logCallerInit(verifier.WebsocketInit),
-		Pusher:          a.resolver,
-		ErrorPresenter:  resolvers.ErrorPresenter,
-		Extensions:      []graphql.HandlerExtension{resolvers.CacheExtension{}, resolvers.AuditExtension{}, a.metrics.GraphQL()},
-		Ready:           func(ctx context.Context) error { return db.Ping(ctx, a.db) },
-		AllowedOrigins:  cfg.AllowedOrigins,
-		KeepAlive:       cfg.WSKeepAlive,
-		InitTimeout:     cfg.WSInitTimeout,
-		MaxBodyBytes:    cfg.MaxBodyBytes,
-		MaxUploadBytes:  cfg.MaxUploadBytes,
-		ComplexityLimit: cfg.MaxComplexity,
-		MaxFrameBytes:   cfg.MaxFrameBytes,
-		WriteTimeout:    cfg.WSWriteTimeout,
-		MaxOperations:   cfg.WSMaxOps,
-		SendQueue:       cfg.WSSendQueue,
-		SocketQuota:     quota,
-		Playground:      cfg.Playground,
+		Schema:             graph.NewExecutableSchema(a.resolver.Schema()),
+		Log:                log,
+		Authenticate:       func(next http.Handler) http.Handler { return verifier.Middleware(logCaller(next)) },
+		WebsocketInit:      logCallerInit(verifier.WebsocketInit),
+		Pusher:             a.resolver,
+		ErrorPresenter:     resolvers.ErrorPresenter,
+		Extensions:         []graphql.HandlerExtension{resolvers.CacheExtension{}, resolvers.AuditExtension{}, a.metrics.GraphQL()},
+		Ready:              func(ctx context.Context) error { return db.Ping(ctx, a.db) },
+		AllowedOrigins:     cfg.AllowedOrigins,
+		KeepAlive:          cfg.WSKeepAlive,
+		InitTimeout:        cfg.WSInitTimeout,
+		MaxBodyBytes:       cfg.MaxBodyBytes,
+		MaxUploadBytes:     cfg.MaxUploadBytes,
+		ComplexityLimit:    cfg.MaxComplexity,
+		MaxFrameBytes:      cfg.MaxFrameBytes,
+		WriteTimeout:       cfg.WSWriteTimeout,
+		MaxOperations:      cfg.WSMaxOps,
+		OnOperationRefused: a.metrics.SocketRefused,
+		SendQueue:          cfg.WSSendQueue,
+		SocketQuota:        quota,
+		Playground:         cfg.Playground,
 
 		// Document limits, introspection and persisted operations: see
 		// the README's Security section.

@@ -107,9 +107,9 @@ func New(cfg Config) *Metrics {
 	}, []string{"type"})
 	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "jobchat", Name: "rate_limited_total",
-		Help: "Requests refused for a rate or concurrency limit: graphql (RATE_LIMITED errors in responses), http (429 answers).",
+		Help: "Requests refused for a rate or concurrency limit: graphql (RATE_LIMITED errors in responses), http (429 answers), websocket (sockets over the per-user or per-address bound, operations over a socket's bound).",
 	}, []string{"source"})
-	for _, s := range []string{"graphql", "http"} {
+	for _, s := range []string{"graphql", "http", "websocket"} {
 		m.rateLimited.WithLabelValues(s)
 	}
 
@@ -142,6 +142,10 @@ func (m *Metrics) Send(d time.Duration) { m.send.Observe(d.Seconds()) }
 // (resolvers.Observer). The commit's time is the sending instance's clock:
 // one running ahead of this one's would make it negative.
 func (m *Metrics) Delivery(d time.Duration) { m.delivery.Observe(max(d, 0).Seconds()) }
+
+// SocketRefused counts a socket or a socket's operation refused by the
+// sockets' own bounds, which no GraphQL response or HTTP status shows.
+func (m *Metrics) SocketRefused() { m.rateLimited.WithLabelValues("websocket").Inc() }
 
 // Sweep records a sweep's duration (resolvers.Observer).
 func (m *Metrics) Sweep(d time.Duration) { m.sweep.Observe(d.Seconds()) }

@@ -96,6 +96,9 @@ type Config struct {
 	// MaxOperations caps the operations running at once on one websocket.
 	// Zero means 100.
 	MaxOperations int
+	// OnOperationRefused, if set, hears of each websocket operation
+	// refused over MaxOperations; see wsgql.Config.
+	OnOperationRefused func()
 	// SendQueue is how many frames may wait for a websocket client; see
 	// wsgql.Config. Zero means 1024.
 	SendQueue int
@@ -240,17 +243,18 @@ func newGraphQL(cfg Config, origins originPolicy) *handler.Server {
 	srv := handler.New(cfg.Schema)
 
 	srv.AddTransport(wsgql.New(wsgql.Config{
-		Init:          guardInit(cfg.WebsocketInit),
-		CheckOrigin:   origins.allowed,
-		InitTimeout:   cfg.InitTimeout,
-		KeepAlive:     cfg.KeepAlive,
-		WriteTimeout:  cfg.WriteTimeout,
-		MaxFrameBytes: cfg.MaxFrameBytes,
-		MaxOperations: cfg.MaxOperations,
-		SendQueue:     cfg.SendQueue,
-		Quota:         cfg.SocketQuota,
-		Pusher:        cfg.Pusher,
-		BufferPool:    &sync.Pool{},
+		Init:               guardInit(cfg.WebsocketInit),
+		CheckOrigin:        origins.allowed,
+		InitTimeout:        cfg.InitTimeout,
+		KeepAlive:          cfg.KeepAlive,
+		WriteTimeout:       cfg.WriteTimeout,
+		MaxFrameBytes:      cfg.MaxFrameBytes,
+		MaxOperations:      cfg.MaxOperations,
+		OnOperationRefused: cfg.OnOperationRefused,
+		SendQueue:          cfg.SendQueue,
+		Quota:              cfg.SocketQuota,
+		Pusher:             cfg.Pusher,
+		BufferPool:         &sync.Pool{},
 		OnError: func(ctx context.Context, err error) {
 			// Mostly clients vanishing; useful when debugging a client,
 			// noise otherwise.

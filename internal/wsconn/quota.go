@@ -43,6 +43,9 @@ type QuotaConfig struct {
 	// anonymous socket, or a caller exempt from the bound). Nil: no user
 	// is ever counted.
 	User func(ctx context.Context) string
+	// OnRefused, if set, is called for each socket refused over a bound,
+	// for metrics. It must not block.
+	OnRefused func()
 }
 
 // Quota counts the open sockets per user and per client address, for the
@@ -182,6 +185,7 @@ func (c *Conn) ClaimAddr(r *http.Request) *OverQuota {
 	if !c.claim(q, q.addrs, key, q.cfg.PerAddr, &c.quotaAddr) {
 		log := c.p.Log().Sample(&q.refusals)
 		log.Warn().Str("addr", key).Int("limit", q.cfg.PerAddr).Msg(c.e.cfg.Name + " refused: too many sockets from this address")
+		q.refused()
 		return &OverQuota{Code: CloseTooManyFromAddr, Reason: "Too many sockets from this address"}
 	}
 	return nil
@@ -201,9 +205,16 @@ func (c *Conn) ClaimUser(ctx context.Context) *OverQuota {
 	if !c.claim(q, q.users, key, q.cfg.PerUser, &c.quotaUser) {
 		log := c.p.Log().Sample(&q.refusals)
 		log.Warn().Str("user_id", key).Int("limit", q.cfg.PerUser).Msg(c.e.cfg.Name + " refused: too many sockets for this user")
+		q.refused()
 		return &OverQuota{Code: CloseTooManyForUser, Reason: "Too many sockets for this user"}
 	}
 	return nil
+}
+
+func (q *Quota) refused() {
+	if q.cfg.OnRefused != nil {
+		q.cfg.OnRefused()
+	}
 }
 
 // claim counts c under key unless c has ended (End has given back what it

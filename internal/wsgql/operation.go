@@ -31,6 +31,9 @@ func (c *conn) start(id string, params *graphql.RawParams, received time.Time) {
 	full := len(c.active) >= c.cfg.MaxOperations
 	c.mu.Unlock()
 	if full {
+		if c.cfg.OnOperationRefused != nil {
+			c.cfg.OnOperationRefused()
+		}
 		c.sendErrors(id, gqlerror.List{{
 			Message:    fmt.Sprintf("too many active operations on this socket: at most %d", c.cfg.MaxOperations),
 			Extensions: map[string]any{"code": "RATE_LIMITED"},

@@ -85,6 +85,11 @@ type Config struct {
 	// MaxOperations caps the operations one socket may run at once; the
 	// extra one gets an error. Zero means 100.
 	MaxOperations int
+	// OnOperationRefused, if set, is called for each operation refused
+	// over MaxOperations (with RATE_LIMITED), for metrics: that error is
+	// the socket's own, never seen by the executor's extensions. It must
+	// not block.
+	OnOperationRefused func()
 	// SendQueue is how many frames (up to 1 MiB in all) may wait for a
 	// client. When it is full, operations wait for room, which slows a
 	// subscription to its client's pace; a client that takes nothing for

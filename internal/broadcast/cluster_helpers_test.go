@@ -335,32 +335,47 @@ func (c *privateCluster) describe() string {
 	return nodes
 }
 
-// owner returns the index of the node owning channel's slot, as a
-// running node sees it.
+// owner returns the index of the node owning channel's slot: the one
+// running node that, in its own view, lists itself as the slot's master.
+// Other nodes' views can lag (gossip), so it asks each node about itself
+// and waits, bounded, until exactly one claims the slot.
 func (c *privateCluster) owner(channel string) int {
 	c.tb.Helper()
-	client := c.running()
-	defer client.Close()
 	ctx := context.Background()
-	slot, err := client.ClusterKeySlot(ctx, channel).Result()
-	if err != nil {
-		c.tb.Fatalf("cluster keyslot: %v", err)
-	}
-	shards, err := client.ClusterSlots(ctx).Result()
-	if err != nil {
-		c.tb.Fatalf("cluster slots: %v", err)
-	}
-	for _, s := range shards {
-		if int64(s.Start) <= slot && slot <= int64(s.End) {
-			for i, n := range c.nodes {
-				if s.Nodes[0].Addr == n.addr() {
-					return i
+	deadline := time.Now().Add(clusterWait)
+	for {
+		var claims []int
+		var slot int64
+		for i, n := range c.nodes {
+			if n.cmd == nil {
+				continue
+			}
+			client := c.node(i)
+			var err error
+			slot, err = client.ClusterKeySlot(ctx, channel).Result()
+			if err != nil {
+				client.Close()
+				c.tb.Fatalf("cluster keyslot: %v", err)
+			}
+			shards, err := client.ClusterSlots(ctx).Result()
+			client.Close()
+			if err != nil {
+				c.tb.Fatalf("cluster slots: %v", err)
+			}
+			for _, s := range shards {
+				if int64(s.Start) <= slot && slot <= int64(s.End) && len(s.Nodes) > 0 && s.Nodes[0].Addr == n.addr() {
+					claims = append(claims, i)
 				}
 			}
 		}
+		if len(claims) == 1 {
+			return claims[0]
+		}
+		if time.Now().After(deadline) {
+			c.tb.Fatalf("slot %d claimed by nodes %v, want exactly one\n%s", slot, claims, c.describe())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	c.tb.Fatalf("no node owns slot %d", slot)
-	return -1
 }
 
 // moveSlot hands channel's slot from node from to node to, the way

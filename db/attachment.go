@@ -128,6 +128,24 @@ func SelectUnsentAttachments(ctx context.Context, idb bun.IDB, cutoff time.Time,
 	return as, nil
 }
 
+// DeleteSentAttachment deletes the row of the upload that message sent, in
+// the deletion's transaction, and returns it (nil if the message sent
+// none), so that the caller deletes its files once the deletion commits.
+func DeleteSentAttachment(ctx context.Context, idb bun.IDB, messageID string) (*UploadedFile, error) {
+	var as []*UploadedFile
+	_, err := idb.NewDelete().Model(&as).
+		Where("message_id = ?", messageID).
+		Returning("*").
+		Exec(ctx)
+	if err != nil {
+		return nil, mapErr("delete sent attachment", err)
+	}
+	if len(as) == 0 {
+		return nil, nil
+	}
+	return as[0], nil
+}
+
 // DeleteUnsentAttachment deletes an upload's row unless it has been sent
 // meanwhile, and reports whether it did: only then may its files go.
 func DeleteUnsentAttachment(ctx context.Context, idb bun.IDB, id string) (bool, error) {

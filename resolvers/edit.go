@@ -110,7 +110,10 @@ func (r *Resolver) editMessage(ctx context.Context, messageID, text string) (*db
 }
 
 // deleteMessage clears a message's content and reactions for everyone and
-// broadcasts it. Deleting a deleted message changes nothing.
+// broadcasts it. Deleting a deleted message changes nothing. An upload the
+// message sent goes too: its row in the deletion's transaction, its files
+// (a photo of someone's home, say) from the store once that has committed,
+// so that URLs signed before the deletion find nothing.
 func (r *Resolver) deleteMessage(ctx context.Context, messageID string) (*db.Message, error) {
 	c, err := caller(ctx)
 	if err != nil {
@@ -123,6 +126,7 @@ func (r *Resolver) deleteMessage(ctx context.Context, messageID string) (*db.Mes
 		m         *db.Message
 		changed   bool
 		wasLatest bool
+		upload    *db.UploadedFile
 	)
 	err = r.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
@@ -138,11 +142,17 @@ func (r *Resolver) deleteMessage(ctx context.Context, messageID string) (*db.Mes
 		if err := db.DeleteReactions(ctx, tx, m.ID); err != nil {
 			return err
 		}
+		if upload, err = db.DeleteSentAttachment(ctx, tx, m.ID); err != nil {
+			return err
+		}
 		_, wasLatest, err = afterChange(ctx, tx, m)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("deleteMessage: %w", err)
+	}
+	if upload != nil {
+		r.deleteFiles(ctx, upload)
 	}
 	if changed {
 		cacheFrom(ctx).putReactions([]string{m.ID}, nil)

@@ -264,6 +264,35 @@ func TestUploads(t *testing.T) {
 					"BAD_USER_INPUT", "input.attachment.id")
 			})
 
+			t.Run("deleting the message deletes its files", func(t *testing.T) {
+				a := e.uploadOK(t, ana, conv.ID, "kitchen.jpg", mediatest.JPEGWithGPS(320, 240, 1))
+				var sent struct {
+					M struct {
+						ID         string      `json:"id"`
+						Attachment *attachment `json:"attachment"`
+					} `json:"sendMessage"`
+				}
+				e.do(t, ana, `mutation($in: SendMessageInput!) { sendMessage(input: $in) { id attachment { `+attachmentFields+` } } }`,
+					map[string]any{"in": map[string]any{"conversationId": conv.ID, "messageType": "IMAGE", "attachment": map[string]any{"id": *a.ID}}}).ok(t, &sent)
+				urls := []string{sent.M.Attachment.URL, *sent.M.Attachment.ThumbnailURL}
+				for _, u := range urls {
+					if resp, _ := e.fetch(t, u); resp.StatusCode != http.StatusOK {
+						t.Fatalf("GET %s before the deletion: %d", u, resp.StatusCode)
+					}
+				}
+				e.do(t, ana, `mutation($m: ID!) { deleteMessage(messageId: $m) { id attachment { url } } }`,
+					map[string]any{"m": sent.M.ID}).ok(t, nil)
+				// URLs signed before the deletion, still unexpired, find
+				// nothing: the file and its thumbnail are gone.
+				for _, u := range urls {
+					if resp, _ := e.fetch(t, u); resp.StatusCode != http.StatusNotFound {
+						t.Fatalf("GET %s after the deletion: %d, want 404", u, resp.StatusCode)
+					}
+				}
+				// Deleting again changes nothing and fails nothing.
+				e.do(t, ana, `mutation($m: ID!) { deleteMessage(messageId: $m) { id } }`, map[string]any{"m": sent.M.ID}).ok(t, nil)
+			})
+
 			t.Run("an upload of another conversation is refused", func(t *testing.T) {
 				a := e.uploadOK(t, ana, other.ID, "plan.pdf", []byte("%PDF-1.4\n%%EOF\n"))
 				apiFailsOn(t, e.do(t, ana, sendMessage, map[string]any{"input": map[string]any{

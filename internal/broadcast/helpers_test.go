@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -287,6 +288,29 @@ func ended(tb testing.TB, s *broadcast.Subscription) error {
 
 // eventually polls cond until it holds, for state that settles
 // asynchronously (Redis unsubscribes, goroutine exits).
+// closeAndCheck closes b twice (the second a no-op) and checks that every
+// method then answers ErrBrokerClosed.
+func closeAndCheck(t *testing.T, b broadcast.Broker) {
+	t.Helper()
+	ctx := context.Background()
+	if err := b.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if err := b.Close(); err != nil {
+		t.Errorf("second close: %v", err)
+	}
+	for name, err := range map[string]error{
+		"publish":     b.Publish(ctx, "room", nil),
+		"subscribe":   b.Subscribe(ctx, "room"),
+		"unsubscribe": b.Unsubscribe(ctx, "room"),
+		"start":       b.Start(func(string, []byte) {}),
+	} {
+		if !errors.Is(err, broadcast.ErrBrokerClosed) {
+			t.Errorf("%s after close: %v, want %v", name, err, broadcast.ErrBrokerClosed)
+		}
+	}
+}
+
 func eventually(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
 	deadline := time.Now().Add(wait)

@@ -2,7 +2,6 @@ package broadcast_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"strconv"
@@ -215,22 +214,7 @@ func TestRedisClusterBroker(t *testing.T) {
 		if err := b.Subscribe(ctx, "room"); err != nil {
 			t.Fatalf("subscribe: %v", err)
 		}
-		if err := b.Close(); err != nil {
-			t.Fatalf("close: %v", err)
-		}
-		if err := b.Close(); err != nil {
-			t.Errorf("second close: %v", err)
-		}
-		for name, err := range map[string]error{
-			"publish":     b.Publish(ctx, "room", nil),
-			"subscribe":   b.Subscribe(ctx, "room"),
-			"unsubscribe": b.Unsubscribe(ctx, "room"),
-			"start":       b.Start(func(string, []byte) {}),
-		} {
-			if !errors.Is(err, broadcast.ErrBrokerClosed) {
-				t.Errorf("%s after close: %v, want %v", name, err, broadcast.ErrBrokerClosed)
-			}
-		}
+		closeAndCheck(t, b)
 	})
 }
 

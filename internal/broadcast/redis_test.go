@@ -3,7 +3,6 @@ package broadcast_test
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -241,21 +240,6 @@ func TestRedisBroker(t *testing.T) {
 		if err := b.Start(func(string, []byte) {}); err != nil {
 			t.Fatalf("start: %v", err)
 		}
-		if err := b.Close(); err != nil {
-			t.Fatalf("close: %v", err)
-		}
-		if err := b.Close(); err != nil {
-			t.Errorf("second close: %v", err)
-		}
-		for name, err := range map[string]error{
-			"publish":     b.Publish(ctx, "room", nil),
-			"subscribe":   b.Subscribe(ctx, "room"),
-			"unsubscribe": b.Unsubscribe(ctx, "room"),
-			"start":       b.Start(func(string, []byte) {}),
-		} {
-			if !errors.Is(err, broadcast.ErrBrokerClosed) {
-				t.Errorf("%s after close: %v, want %v", name, err, broadcast.ErrBrokerClosed)
-			}
-		}
+		closeAndCheck(t, b)
 	})
 }

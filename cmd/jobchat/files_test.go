@@ -54,7 +54,7 @@ func TestFilesOnDisk(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, data) {
 		t.Fatalf("GET %s: %s %q", signed, resp.Status, body)
 	}
-	if resp.Header.Get("Content-Disposition") != "attachment" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+	if resp.Header.Get("Content-Disposition") != "attachment; filename=quote" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
 		t.Errorf("headers %v", resp.Header)
 	}
 	if resp, _ := getFile(t, e, "/files/conv-1/quote"); resp.StatusCode != http.StatusForbidden {
@@ -110,7 +110,7 @@ func TestFilesOnS3(t *testing.T) {
 			t.Errorf("%s: %s %q", c.name, resp.Status, body)
 			continue
 		}
-		if cd := resp.Header.Get("Content-Disposition"); cd != "attachment" {
+		if cd := resp.Header.Get("Content-Disposition"); cd != "attachment; filename=page" {
 			t.Errorf("%s: HTML served with Content-Disposition %q", c.name, cd)
 		}
 	}

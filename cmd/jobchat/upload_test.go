@@ -333,7 +333,7 @@ func TestUploads(t *testing.T) {
 				}
 				resp, b := e.fetch(t, a.URL)
 				if resp.StatusCode != 200 || string(b) != text || resp.Header.Get("Content-Type") != "text/plain; charset=utf-8" ||
-					resp.Header.Get("Content-Disposition") != "attachment" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+					resp.Header.Get("Content-Disposition") != "attachment; filename=notes.html.txt" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
 					t.Fatalf("GET text: %d %v", resp.StatusCode, resp.Header)
 				}
 			})

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -42,11 +43,22 @@ var inlineTypes = map[string]bool{
 
 // Disposition returns the Content-Disposition a file of contentType is
 // served with: inline for raster images, attachment for everything else,
-// so that an uploaded HTML or SVG file never runs in the app's origin.
-func Disposition(contentType string) string {
+// so that an uploaded HTML or SVG file never runs in the app's origin. An
+// attachment is named for the last segment of its key, which the uploads
+// make the ASCII form of the file's name with the extension of its real
+// type, so that a download is saved as "quote.pdf", not as whatever the
+// browser makes of the URL.
+func Disposition(contentType, key string) string {
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err == nil && inlineTypes[mt] {
 		return "inline"
+	}
+	name := path.Base(key)
+	if name == "." || name == "/" {
+		return "attachment"
+	}
+	if d := mime.FormatMediaType("attachment", map[string]string{"filename": name}); d != "" {
+		return d
 	}
 	return "attachment"
 }
@@ -106,7 +118,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ctype == "" {
 		ctype = "application/octet-stream"
 	}
-	disp := Disposition(ctype)
+	disp := Disposition(ctype, key)
 	// A signed URL names one file until its expiry: the browser may keep
 	// it that long, and no shared cache may.
 	maxAge := int64(expiry(q).Sub(h.signer.now()).Seconds())

@@ -89,7 +89,7 @@ func TestHandler(t *testing.T) {
 				if resp.StatusCode != http.StatusOK || !bytes.Equal(body, data) {
 					t.Fatalf("%s, %d bytes", resp.Status, len(body))
 				}
-				checkHeaders(t, resp, "application/pdf", "attachment")
+				checkHeaders(t, resp, "application/pdf", `attachment; filename=doc.pdf`)
 				if resp.Header.Get("Accept-Ranges") != "bytes" {
 					t.Errorf("Accept-Ranges %q", resp.Header.Get("Accept-Ranges"))
 				}
@@ -121,9 +121,9 @@ func TestHandler(t *testing.T) {
 				if resp.StatusCode != http.StatusOK || string(body) != htmlBytes {
 					t.Fatalf("%s %q", resp.Status, body)
 				}
-				checkHeaders(t, resp, "text/html; charset=utf-8", "attachment")
+				checkHeaders(t, resp, "text/html; charset=utf-8", `attachment; filename=page.html`)
 				resp, _ = f.get(t, f.signer.URL("c1/draw.svg"), nil)
-				checkHeaders(t, resp, "image/svg+xml", "attachment")
+				checkHeaders(t, resp, "image/svg+xml", `attachment; filename=draw.svg`)
 			})
 
 			t.Run("raster images inline", func(t *testing.T) {
@@ -240,8 +240,8 @@ func TestHandlerRedirect(t *testing.T) {
 			if resp.StatusCode != http.StatusOK || !bytes.Equal(body, data) {
 				t.Fatalf("followed: %s, %d bytes", resp.Status, len(body))
 			}
-			if cd := resp.Header.Get("Content-Disposition"); cd != "attachment" {
-				t.Errorf("followed PDF: Content-Disposition %q; want attachment", cd)
+			if cd := resp.Header.Get("Content-Disposition"); cd != `attachment; filename=report.pdf` {
+				t.Errorf("followed PDF: Content-Disposition %q; want attachment with its name", cd)
 			}
 			resp, body = f.get(t, f.signer.URL("c1/pic"), http.Header{"Range": {"bytes=0-7"}})
 			if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(body, pngBytes[:8]) {
@@ -298,14 +298,26 @@ func checkHeaders(tb testing.TB, resp *http.Response, ctype, disposition string)
 }
 
 func TestDisposition(t *testing.T) {
+	const att = `attachment; filename=plan.pdf`
 	for ctype, want := range map[string]string{
 		"image/jpeg": "inline", "image/png": "inline", "image/gif": "inline", "image/webp": "inline",
 		"IMAGE/PNG": "inline", "image/png; x=y": "inline",
-		"image/svg+xml": "attachment", "text/html": "attachment", "application/pdf": "attachment",
-		"text/plain": "attachment", "": "attachment", "garbage;;": "attachment", "image/bmp": "attachment",
+		"image/svg+xml": att, "text/html": att, "application/pdf": att,
+		"text/plain": att, "": att, "garbage;;": att, "image/bmp": att,
 	} {
-		if got := Disposition(ctype); got != want {
+		if got := Disposition(ctype, "c1/a1/plan.pdf"); got != want {
 			t.Errorf("Disposition(%q) = %q; want %q", ctype, got, want)
+		}
+	}
+	// A name that needs quoting is quoted; one that cannot be said
+	// plainly is left out rather than mangled.
+	for key, want := range map[string]string{
+		"c1/a1/site visit.pdf": `attachment; filename="site visit.pdf"`,
+		"c1/a1/x.txt":          `attachment; filename=x.txt`,
+		"":                     "attachment",
+	} {
+		if got := Disposition("application/pdf", key); got != want {
+			t.Errorf("Disposition(pdf, %q) = %q; want %q", key, got, want)
 		}
 	}
 }

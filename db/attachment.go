@@ -128,12 +128,15 @@ func SelectUnsentAttachments(ctx context.Context, idb bun.IDB, cutoff time.Time,
 	return as, nil
 }
 
-// DeleteSentAttachment deletes the row of the upload that message sent, in
-// the deletion's transaction, and returns it (nil if the message sent
-// none), so that the caller deletes its files once the deletion commits.
-func DeleteSentAttachment(ctx context.Context, idb bun.IDB, messageID string) (*UploadedFile, error) {
+// DeleteSentAttachment deletes the row of upload id, sent by message
+// messageID, in the message's deletion's transaction, and returns it (nil
+// if there is none), so that the caller deletes its files once the
+// deletion commits. It looks the row up by its key: message_id has no
+// index of its own.
+func DeleteSentAttachment(ctx context.Context, idb bun.IDB, id, messageID string) (*UploadedFile, error) {
 	var as []*UploadedFile
 	_, err := idb.NewDelete().Model(&as).
+		Where("id = ?", id).
 		Where("message_id = ?", messageID).
 		Returning("*").
 		Exec(ctx)

@@ -95,9 +95,19 @@ func TestAttachments(t *testing.T) {
 				t.Fatalf("swept attachment still there: %v", err)
 			}
 
-			// Deleting the message clears its attachment for everyone.
+			// Deleting the message clears its attachment for everyone, and
+			// its upload's row goes, once.
 			if changed, err := db.UpdateMessageDeleted(ctx, bdb, m); err != nil || !changed || m.HasAttachment() {
 				t.Fatalf("delete message: %v, %v, %+v", changed, err, m)
+			}
+			if gone, err := db.DeleteSentAttachment(ctx, bdb, a.ID, "another-message"); err != nil || gone != nil {
+				t.Fatalf("deleted for another message: %+v, %v", gone, err)
+			}
+			if gone, err := db.DeleteSentAttachment(ctx, bdb, a.ID, m.ID); err != nil || gone == nil || gone.FileKey != a.FileKey {
+				t.Fatalf("delete sent attachment: %+v, %v", gone, err)
+			}
+			if gone, err := db.DeleteSentAttachment(ctx, bdb, a.ID, m.ID); err != nil || gone != nil {
+				t.Fatalf("deleted twice: %+v, %v", gone, err)
 			}
 			ms, _ = db.SelectMessages(ctx, bdb, db.MessageFilter{ConversationID: c.ID})
 			if ms[0].HasAttachment() || ms[0].AttachmentWidth != nil {

@@ -136,14 +136,17 @@ func (r *Resolver) deleteMessage(ctx context.Context, messageID string) (*db.Mes
 		if err := checkDeletable(m, c); err != nil {
 			return err
 		}
+		uploadID := m.AttachmentID // cleared by the deletion
 		if changed, err = db.UpdateMessageDeleted(ctx, tx, m); err != nil || !changed {
 			return err
 		}
 		if err := db.DeleteReactions(ctx, tx, m.ID); err != nil {
 			return err
 		}
-		if upload, err = db.DeleteSentAttachment(ctx, tx, m.ID); err != nil {
-			return err
+		if uploadID != nil {
+			if upload, err = db.DeleteSentAttachment(ctx, tx, *uploadID, m.ID); err != nil {
+				return err
+			}
 		}
 		_, wasLatest, err = afterChange(ctx, tx, m)
 		return err

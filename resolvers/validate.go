@@ -85,13 +85,14 @@ func checkKey(field, s string) error {
 	if s == "" || strings.TrimLeft(s, " ") == "" {
 		return badInput(field, "must not be blank")
 	}
-	if len(s) > maxKeyLen {
-		return badInput(field, "must be at most %d characters (got %d)", maxKeyLen, utf8.RuneCountInString(s))
-	}
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c > 0x7E {
 			return badInput(field, "must be printable ASCII characters only (byte %d is 0x%02X)", i, c)
 		}
+	}
+	// ASCII: the bytes are the characters.
+	if len(s) > maxKeyLen {
+		return badInput(field, "must be at most %d characters (got %d)", maxKeyLen, len(s))
 	}
 	return nil
 }

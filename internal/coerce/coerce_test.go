@@ -142,6 +142,11 @@ func TestLiterals(t *testing.T) {
 		{"long id in an inline fragment", `{ ... on Query { f(id: "123456789") } }`, "id", ""},
 		{"a long String is no ID", `{ f(s: "123456789") }`, "", ""},
 		{"Int at the edges", `{ f(n: 2147483647) a: f(n: -2147483648) }`, "", ""},
+		{"long id as a block string", `{ f(id: """123456789""") }`, "id", ""},
+		{"Int default too large", `query($n: Int = 2147483648) { f(n: $n) }`, "$n", "Int cannot represent non 32-bit"},
+		{"long id default", `query($i: ID = "123456789") { f(id: $i) }`, "$i", ""},
+		{"long id in an object default", `query($in: In = {id: "123456789"}) { f(in: $in) }`, "$in.id", ""},
+		{"short defaults", `query($n: Int = 7, $i: ID = "a") { f(n: $n, id: $i) }`, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

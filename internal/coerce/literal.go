@@ -18,6 +18,13 @@ import (
 // the message and in extensions.field, with code BAD_USER_INPUT.
 func (c *Checker) Literals(doc *ast.QueryDocument) *gqlerror.Error {
 	for _, op := range doc.Operations {
+		// A variable's default stands in for a value the request left out,
+		// which Variables then does not see.
+		for _, v := range op.VariableDefinitions {
+			if err := c.literal(v.DefaultValue, "$"+v.Variable); err != nil {
+				return err
+			}
+		}
 		if err := c.selectionSet(op.SelectionSet); err != nil {
 			return err
 		}
@@ -69,7 +76,7 @@ func (c *Checker) literal(v *ast.Value, field string) *gqlerror.Error {
 				return err
 			}
 		}
-	case ast.IntValue, ast.StringValue:
+	case ast.IntValue, ast.StringValue, ast.BlockValue:
 		if v.ExpectedType == nil {
 			return nil
 		}

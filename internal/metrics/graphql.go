@@ -119,12 +119,13 @@ func (e *gqlExtension) rootField(op *ast.OperationDefinition) string {
 }
 
 // codes are the extensions.code values worth a label of their own: the
-// resolvers' (resolvers/errors.go) and gqlgen's. Anything else is "error".
+// resolvers' (resolvers/errors.go), the server's (limits, persisted
+// operations) and gqlgen's. Anything else is "error".
 var codes = map[string]bool{
 	"BAD_USER_INPUT": true, "UNAUTHENTICATED": true, "FORBIDDEN": true, "NOT_FOUND": true,
 	"INTERNAL_SERVER_ERROR": true, "RATE_LIMITED": true, "FAILED_PRECONDITION": true,
 	"CONTACT_DETAILS_BLOCKED": true, "GRAPHQL_PARSE_FAILED": true, "GRAPHQL_VALIDATION_FAILED": true,
-	"COMPLEXITY_LIMIT_EXCEEDED": true, "PERSISTED_QUERY_NOT_FOUND": true, "PERSISTED_QUERY_NOT_SUPPORTED": true,
+	"COMPLEXITY_LIMIT_EXCEEDED": true, "PERSISTED_QUERY_NOT_FOUND": true, "OPERATION_NOT_ALLOWED": true,
 }
 
 func boundedCode(code string) string {

@@ -2,8 +2,10 @@ package broadcast_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -139,8 +141,19 @@ func startPrivateCluster(tb testing.TB) *privateCluster {
 	for range 3 {
 		c.nodes = append(c.nodes, &clusterNode{port: freePort(tb), busPort: freePort(tb)})
 	}
-	for i := range c.nodes {
-		c.start(i)
+	for i, n := range c.nodes {
+		// A port found free may be taken by another test's process before
+		// the node binds it: the node then exits, and gets new ports.
+		for attempt := 1; ; attempt++ {
+			err := c.launch(i)
+			if err == nil {
+				break
+			}
+			if attempt == 3 || !errors.Is(err, errNodeExited) {
+				tb.Fatal(err)
+			}
+			n.port, n.busPort = freePort(tb), freePort(tb)
+		}
 	}
 	args := []string{"--cluster", "create"}
 	for _, n := range c.nodes {
@@ -176,7 +189,18 @@ func (c *privateCluster) addrs() []string {
 // waits until it answers.
 func (c *privateCluster) start(i int) {
 	c.tb.Helper()
+	if err := c.launch(i); err != nil {
+		c.tb.Fatal(err)
+	}
+}
+
+// errNodeExited is a node that exited before it answered.
+var errNodeExited = errors.New("exited before it answered")
+
+// launch is start, reporting what went wrong instead of failing the test.
+func (c *privateCluster) launch(i int) error {
 	n := c.nodes[i]
+	logFile := filepath.Join(c.dir, "redis-"+n.port+".log")
 	n.cmd = exec.Command("redis-server", "--port", n.port, "--cluster-port", n.busPort,
 		"--bind", "127.0.0.1", "--dir", c.dir,
 		"--cluster-enabled", "yes", "--cluster-config-file", "nodes-"+n.port+".conf",
@@ -185,9 +209,9 @@ func (c *privateCluster) start(i int) {
 		// A replica is in sync at once, not after the default 5 s wait
 		// for more replicas.
 		"--repl-diskless-sync-delay", "0",
-		"--logfile", filepath.Join(c.dir, "redis-"+n.port+".log"))
+		"--logfile", logFile)
 	if err := n.cmd.Start(); err != nil {
-		c.tb.Fatalf("start redis-server: %v", err)
+		return fmt.Errorf("start redis-server: %w", err)
 	}
 	n.done = make(chan struct{})
 	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(n.cmd, n.done)
@@ -195,11 +219,19 @@ func (c *privateCluster) start(i int) {
 	defer client.Close()
 	deadline := time.Now().Add(clusterWait)
 	for client.Ping(context.Background()).Err() != nil {
+		select {
+		case <-n.done:
+			n.cmd = nil
+			log, _ := os.ReadFile(logFile)
+			return fmt.Errorf("cluster node %s %w:\n%s", n.addr(), errNodeExited, log)
+		default:
+		}
 		if time.Now().After(deadline) {
-			c.tb.Fatalf("cluster node %s not answering after %v", n.addr(), clusterWait)
+			return fmt.Errorf("cluster node %s not answering after %v", n.addr(), clusterWait)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	return nil
 }
 
 // node returns a plain client of node i; the caller closes it.

@@ -368,11 +368,8 @@ func (fs *feeds) sendMissed(ctx context.Context, f *feed, fl *follower, waitRoom
 		return nil // the client is gone or cut off; nothing to report
 	}
 	for {
-		ms, err := db.SelectMessages(ctx, fs.r.db, db.MessageFilter{ConversationID: f.id, AfterSeq: fl.last, Limit: replayBatch})
+		ms, err := fs.storedAfter(ctx, f.id, fl.last)
 		if err != nil {
-			return fmt.Errorf("catch up: %w", err)
-		}
-		if err := fs.r.knowMessages(ctx, f.id, ms); err != nil {
 			return fmt.Errorf("catch up: %w", err)
 		}
 		for _, m := range ms {
@@ -409,6 +406,19 @@ func (fs *feeds) sendMissed(ctx context.Context, f *feed, fl *follower, waitRoom
 
 // replayBatch is how many stored messages a catch-up reads at a time.
 const replayBatch = 100
+
+// storedAfter reads the next replayBatch stored messages of conv after seq,
+// with their Known state, for a catch-up or a heal.
+func (fs *feeds) storedAfter(ctx context.Context, conv string, seq int64) ([]*db.Message, error) {
+	ms, err := db.SelectMessages(ctx, fs.r.db, db.MessageFilter{ConversationID: conv, AfterSeq: seq, Limit: replayBatch})
+	if err != nil {
+		return nil, err
+	}
+	if err := fs.r.knowMessages(ctx, conv, ms); err != nil {
+		return nil, err
+	}
+	return ms, nil
+}
 
 // knowMessages sets the Known state of stored messages of one
 // conversation: read pointers, reactions and senders, one query each for

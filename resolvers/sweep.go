@@ -185,11 +185,8 @@ func (fs *feeds) heal(ctx context.Context, f *feed, after int64) error {
 	fs.healed.Add(1)
 	fs.catchUps.Add(1)
 	for {
-		ms, err := db.SelectMessages(ctx, fs.r.db, db.MessageFilter{ConversationID: f.id, AfterSeq: after, Limit: replayBatch})
+		ms, err := fs.storedAfter(ctx, f.id, after)
 		if err != nil {
-			return fmt.Errorf("heal conversation %s: %w", f.id, err)
-		}
-		if err := fs.r.knowMessages(ctx, f.id, ms); err != nil {
 			return fmt.Errorf("heal conversation %s: %w", f.id, err)
 		}
 		for _, m := range ms {

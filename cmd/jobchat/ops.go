@@ -40,15 +40,16 @@ func newMetrics(a *app) *metrics.Metrics {
 	})
 }
 
-// startSweep runs the feeds' sweep (JOBCHAT_FEED_SWEEP) until stopSweep.
-func (a *app) startSweep(log zerolog.Logger) {
+// background runs loop on a goroutine of its own, with log in its
+// context, until the returned stop, which waits for it to return.
+func background(log zerolog.Logger, loop func(ctx context.Context)) (stop func()) {
 	ctx, cancel := context.WithCancel(log.WithContext(context.Background()))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		a.resolver.RunFeedSweep(ctx, a.cfg.FeedSweep)
+		loop(ctx)
 	}()
-	a.stopSweep = func() {
+	return func() {
 		cancel()
 		<-done
 	}

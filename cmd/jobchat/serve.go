@@ -51,7 +51,7 @@ type app struct {
 	// notices sends the outbox's notices; nil without JOBCHAT_WEBHOOK_URL.
 	notices *notify.Dispatcher
 	// metrics is the Prometheus registry (ops.go); stopSweep ends the
-	// feeds' sweep.
+	// feeds' sweep (JOBCHAT_FEED_SWEEP).
 	metrics   *metrics.Metrics
 	stopSweep func()
 	// files keeps attachments: the data dir's disk, or S3 with
@@ -282,8 +282,8 @@ func newApp(ctx context.Context, cfg config.Config, log zerolog.Logger) (*app, e
 	a.handler.Handler = a.metrics.Middleware(a.handler.Handler, cfg.MetricsAddr == "")
 	// /metrics, answered above, gets the security headers too.
 	a.handler.Handler = server.SecurityHeaders(a.handler.Handler)
-	a.startSweep(log)
-	a.startUploadSweep(log)
+	a.stopSweep = background(log, func(ctx context.Context) { a.resolver.RunFeedSweep(ctx, cfg.FeedSweep) })
+	a.stopUploadSweep = background(log, func(ctx context.Context) { a.resolver.RunUploadSweeper(ctx, uploadSweepEvery) })
 	if a.notices != nil {
 		a.notices.Start(log.WithContext(ctx))
 	}
@@ -294,20 +294,6 @@ func newApp(ctx context.Context, cfg config.Config, log zerolog.Logger) (*app, e
 // uploadSweepEvery is how often each instance deletes the uploads nobody
 // sent within a day; instances may overlap, each row goes once.
 const uploadSweepEvery = time.Hour
-
-// startUploadSweep runs the sweep of unsent uploads until close.
-func (a *app) startUploadSweep(log zerolog.Logger) {
-	ctx, cancel := context.WithCancel(log.WithContext(context.Background()))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		a.resolver.RunUploadSweeper(ctx, uploadSweepEvery)
-	}()
-	a.stopUploadSweep = func() {
-		cancel()
-		<-done
-	}
-}
 
 // isService reports a service caller, which JOBCHAT_PERSISTED_ONLY lets
 // run any operation: the job-service is ours, and holds a secret.

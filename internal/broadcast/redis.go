@@ -71,9 +71,18 @@ func (b *RedisBroker) PublishBatch(ctx context.Context, msgs []Message) (failed 
 	if b.isClosed() {
 		return len(msgs)
 	}
-	cmds, err := b.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+	return publishPipelined(ctx, b.client, msgs, func(p redis.Pipeliner, m Message) {
+		p.Publish(ctx, b.prefix+m.Topic, m.Payload)
+	})
+}
+
+// publishPipelined sends one publish command per message (publish adds it
+// to the pipeline) in one pipelined round trip per node, and reports how
+// many Redis did not accept: all of them when the pipeline itself failed.
+func publishPipelined(ctx context.Context, client redis.Cmdable, msgs []Message, publish func(redis.Pipeliner, Message)) (failed int) {
+	cmds, err := client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, m := range msgs {
-			p.Publish(ctx, b.prefix+m.Topic, m.Payload)
+			publish(p, m)
 		}
 		return nil
 	})

@@ -118,24 +118,9 @@ func (b *RedisClusterBroker) PublishBatch(ctx context.Context, msgs []Message) (
 	if b.isClosed() {
 		return len(msgs)
 	}
-	cmds, err := b.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, m := range msgs {
-			p.SPublish(ctx, b.Channel(m.Topic), m.Payload)
-		}
-		return nil
+	failed = publishPipelined(ctx, b.client, msgs, func(p redis.Pipeliner, m Message) {
+		p.SPublish(ctx, b.Channel(m.Topic), m.Payload)
 	})
-	if len(cmds) != len(msgs) {
-		if err != nil {
-			b.failed()
-			return len(msgs)
-		}
-		return 0
-	}
-	for _, c := range cmds {
-		if c.Err() != nil {
-			failed++
-		}
-	}
 	if failed > 0 {
 		b.failed()
 	}

@@ -44,9 +44,6 @@ func (s *Signer) WithClock(now func() time.Time) *Signer {
 	return &c
 }
 
-// TTL is how long a URL made now stays valid.
-func (s *Signer) TTL() time.Duration { return s.ttl }
-
 // URL returns "/files/<key>?exp=...&sig=...", relative to the server's
 // origin, valid for the signer's TTL from now. It signs afresh on each
 // call, so store keys, never URLs.

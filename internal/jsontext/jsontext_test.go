@@ -139,3 +139,22 @@ func TestScannerEndsOnMalformedInput(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckString: one string literal, as an UnmarshalJSON method gets it.
+func TestCheckString(t *testing.T) {
+	for lit, want := range map[string]string{
+		`"plain"`:              "",
+		`"\ud83d\ude00 pair"`:  "",
+		`"\\ud800 escaped"`:    "",
+		`"x\ud800"`:            `holds a lone surrogate escape \ud800`,
+		`"\udfff"`:             `holds a lone surrogate escape \udfff`,
+		`"\ud800\ud800\udc00"`: `holds a lone surrogate escape \ud800`,
+		"\"a\xffb\"":           "is not valid UTF-8",
+		`5`:                    "", // not a string: nothing to say
+		``:                     "",
+	} {
+		if got := CheckString([]byte(lit)); got != want {
+			t.Errorf("CheckString(%s) = %q; want %q", lit, got, want)
+		}
+	}
+}

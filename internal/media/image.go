@@ -63,6 +63,7 @@ func (p *Processor) processImage(ctx context.Context, raw *os.File, size int64, 
 	res = made
 
 	var img image.Image // the image as shown, for the thumbnail
+	animated := false   // an animated WebP, which x/image/webp cannot decode
 	switch k.image {
 	case "jpeg":
 		img, err = p.reencodeJPEG(raw, size, out)
@@ -71,11 +72,9 @@ func (p *Processor) processImage(ctx context.Context, raw *os.File, size int64, 
 	case "gif":
 		err = stripGIF(out, io.NewSectionReader(raw, 0, size))
 	case "webp":
-		var animated bool
 		animated, err = stripWebP(out, io.NewSectionReader(raw, 0, size))
 		if err == nil && animated {
-			img = nil // x/image/webp cannot decode animations: no thumbnail
-			res.Width, res.Height = w, h
+			res.Width, res.Height = w, h // from its header; no thumbnail
 		}
 	}
 	if err != nil {
@@ -84,7 +83,7 @@ func (p *Processor) processImage(ctx context.Context, raw *os.File, size int64, 
 	if res.Size, err = out.Seek(0, io.SeekEnd); err != nil {
 		return nil, fmt.Errorf("measure image: %w", err)
 	}
-	if img == nil && res.Width == 0 {
+	if img == nil && !animated {
 		// Decode what will be kept, which proves it is whole.
 		if img, err = decodeFile(out, k.image); err != nil {
 			return nil, err

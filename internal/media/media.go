@@ -75,9 +75,6 @@ func New(cfg Config) *Processor {
 	return &Processor{cfg: cfg, decode: make(chan struct{}, cfg.Decoders)}
 }
 
-// MaxBytes is the size limit in force.
-func (p *Processor) MaxBytes() int64 { return p.cfg.MaxBytes }
-
 // Refused is an upload the rules turn away. Reason is for the person who
 // sent it and completes a sentence about the file ("is empty").
 type Refused struct{ Reason string }

@@ -28,11 +28,12 @@ import (
 // those this guard let through without caching (the invalid ones, whose
 // errors it reports in full).
 type guard struct {
-	schema        *ast.Schema
-	limits        *limits.Checker
-	coerce        *coerce.Checker
-	cache         graphql.Cache[*ast.QueryDocument]
-	noSuggest     bool
+	schema *ast.Schema
+	limits *limits.Checker
+	coerce *coerce.Checker
+	cache  graphql.Cache[*ast.QueryDocument]
+	// rules are validationRules', made once.
+	rules         *rules.Rules
 	introspection bool
 }
 
@@ -51,7 +52,7 @@ func (g *guard) MutateOperationParameters(ctx context.Context, params *graphql.R
 		if doc, gqlErr = g.limits.Parse(params.Query); gqlErr != nil {
 			return gqlErr
 		}
-		if errs := validator.ValidateWithRules(g.schema, doc, validationRules(g.noSuggest)); len(errs) > 0 {
+		if errs := validator.ValidateWithRules(g.schema, doc, g.rules); len(errs) > 0 {
 			// The executor parses and validates it again and reports
 			// every error, as it always has; only invalid documents pay
 			// twice, and the limits have bounded what that costs.

@@ -13,6 +13,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/jobchat/jobchat/internal/coerce"
 	"github.com/jobchat/jobchat/internal/limits"
 )
 
@@ -34,7 +35,6 @@ import (
 const (
 	codePersistedNotFound = "PERSISTED_QUERY_NOT_FOUND"
 	codeNotAllowed        = "OPERATION_NOT_ALLOWED"
-	codeBadUserInput      = "BAD_USER_INPUT"
 )
 
 // errPersistedNotFound is the message Apollo's and urql's links look for.
@@ -149,7 +149,7 @@ func badExtension(field, msg string) *gqlerror.Error {
 	}
 	return &gqlerror.Error{
 		Message:    path + ": " + msg,
-		Extensions: map[string]any{"code": codeBadUserInput, "field": path},
+		Extensions: map[string]any{"code": coerce.CodeBadUserInput, "field": path},
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jobchat/jobchat/internal/coerce"
 	"github.com/jobchat/jobchat/internal/limits"
 )
 
@@ -64,7 +65,7 @@ func TestPersistedQueryMalformed(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			_, body := srv.post(t, `{"query":`+jsonString(query)+`,"extensions":`+tt.ext+`}`)
 			got := decodeGQL(t, body)
-			if gqlCode(got) != codeBadUserInput || got.Errors[0].Extensions["field"] != tt.field {
+			if gqlCode(got) != coerce.CodeBadUserInput || got.Errors[0].Extensions["field"] != tt.field {
 				t.Fatalf("got %s, want BAD_USER_INPUT on %s", body, tt.field)
 			}
 		})

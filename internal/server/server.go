@@ -299,7 +299,7 @@ func newGraphQL(cfg Config, origins originPolicy) *handler.Server {
 		limits:        lim,
 		coerce:        coerce.New(cfg.Schema.Schema(), coerce.Config{MaxIDLength: cfg.MaxIDLength}),
 		cache:         docs,
-		noSuggest:     cfg.DisableIntrospection,
+		rules:         validationRules(cfg.DisableIntrospection),
 		introspection: !cfg.DisableIntrospection,
 	})
 	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))

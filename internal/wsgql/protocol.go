@@ -248,6 +248,17 @@ func (c *conn) handleLegacy(data []byte) {
 // objectOrNull decodes an optional payload that must be an object. Numbers
 // stay json.Number, which gqlgen's input coercion expects of variables.
 func objectOrNull(raw json.RawMessage) (map[string]any, bool) {
+	return decodeObjectOrNull(raw, func(raw []byte) (map[string]any, error) {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		var m map[string]any
+		return m, dec.Decode(&m)
+	})
+}
+
+// decodeObjectOrNull is the shape check objectOrNull and variablesOrNull
+// share, around their decoders.
+func decodeObjectOrNull(raw json.RawMessage, decode func([]byte) (map[string]any, error)) (map[string]any, bool) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return nil, true
@@ -255,10 +266,8 @@ func objectOrNull(raw json.RawMessage) (map[string]any, bool) {
 	if raw[0] != '{' {
 		return nil, false
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
+	m, err := decode(raw)
+	if err != nil {
 		return nil, false
 	}
 	return m, true
@@ -330,18 +339,7 @@ func hasPersistedQuery(ext map[string]any) bool {
 // so that the guard refuses it naming the variable, instead of
 // encoding/json turning it into U+FFFD.
 func variablesOrNull(raw json.RawMessage) (map[string]any, bool) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return nil, true
-	}
-	if raw[0] != '{' {
-		return nil, false
-	}
-	m, err := jsontext.DecodeObject(raw)
-	if err != nil {
-		return nil, false
-	}
-	return m, true
+	return decodeObjectOrNull(raw, jsontext.DecodeObject)
 }
 
 var (

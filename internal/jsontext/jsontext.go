@@ -253,22 +253,15 @@ func (s *scanner) str() string {
 			return reason
 		case c == '\\':
 			if s.pos+1 < len(s.data) && s.data[s.pos+1] == 'u' {
-				r, ok := hex4(s.data, s.pos+2)
-				if !ok {
+				r, n, lone := UnicodeEscape(s.data, s.pos)
+				if n == 0 {
 					s.pos += 2
 					continue
 				}
-				s.pos += 6
-				switch {
-				case r >= 0xD800 && r < 0xDC00:
-					if r2, ok := hex4(s.data, s.pos+2); ok && s.data[s.pos] == '\\' && s.data[s.pos+1] == 'u' && r2 >= 0xDC00 && r2 <= 0xDFFF {
-						s.pos += 6
-					} else {
-						note(`holds a lone surrogate escape \u` + strconv.FormatInt(int64(r), 16))
-					}
-				case r >= 0xDC00 && r <= 0xDFFF:
+				if lone {
 					note(`holds a lone surrogate escape \u` + strconv.FormatInt(int64(r), 16))
 				}
+				s.pos += n
 				continue
 			}
 			s.pos += 2
@@ -285,12 +278,37 @@ func (s *scanner) str() string {
 	return reason
 }
 
-// hex4 reads four hex digits at data[i:].
-func hex4(data []byte, i int) (rune, bool) {
-	if i < 0 || i+4 > len(data) {
+// UnicodeEscape reads the \uXXXX escape at s[i:] (s[i] is the backslash),
+// as JSON and GraphQL strings write one: it returns the code point, how
+// many bytes the escape takes (12 for a surrogate pair, whose low half it
+// takes too; 6 otherwise; 0 when four hex digits do not follow), and
+// whether it is a lone surrogate, which no text holds. The JSON reader here
+// and the GraphQL document limits share it.
+func UnicodeEscape[T string | []byte](s T, i int) (r rune, n int, lone bool) {
+	r, ok := hex4(s, i+2)
+	if !ok {
+		return 0, 0, false
+	}
+	switch {
+	case r >= 0xD800 && r < 0xDC00:
+		if i+7 < len(s) && s[i+6] == '\\' && s[i+7] == 'u' {
+			if r2, ok := hex4(s, i+8); ok && r2 >= 0xDC00 && r2 <= 0xDFFF {
+				return r, 12, false
+			}
+		}
+		return r, 6, true
+	case r >= 0xDC00 && r <= 0xDFFF:
+		return r, 6, true
+	}
+	return r, 6, false
+}
+
+// hex4 reads four hex digits at s[i:].
+func hex4[T string | []byte](s T, i int) (rune, bool) {
+	if i < 0 || i+4 > len(s) {
 		return 0, false
 	}
-	n, err := strconv.ParseUint(string(data[i:i+4]), 16, 32)
+	n, err := strconv.ParseUint(string(s[i:i+4]), 16, 32)
 	if err != nil {
 		return 0, false
 	}

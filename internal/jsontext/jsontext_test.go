@@ -158,3 +158,34 @@ func TestCheckString(t *testing.T) {
 		}
 	}
 }
+
+// TestUnicodeEscape: the escape at the start of each string, as both the
+// JSON reader and the GraphQL document limits read it.
+func TestUnicodeEscape(t *testing.T) {
+	tests := []struct {
+		s    string
+		r    rune
+		n    int
+		lone bool
+	}{
+		{`\u0041`, 'A', 6, false},
+		{`\ud83d\ude00`, 0xD83D, 12, false},
+		{`\uD83D\uDE00 and more`, 0xD83D, 12, false},
+		{`\ud800`, 0xD800, 6, true},
+		{`\ud800\u0041`, 0xD800, 6, true},
+		{`\ud800\ud800\udc00`, 0xD800, 6, true},
+		{`\ud800\`, 0xD800, 6, true},
+		{`\udfff`, 0xDFFF, 6, true},
+		{`\u00`, 0, 0, false},
+		{`\uzzzz`, 0, 0, false},
+	}
+	for _, tt := range tests {
+		r, n, lone := UnicodeEscape(tt.s, 0)
+		if r != tt.r || n != tt.n || lone != tt.lone {
+			t.Errorf("UnicodeEscape(%s) = %U, %d, %v; want %U, %d, %v", tt.s, r, n, lone, tt.r, tt.n, tt.lone)
+		}
+		if r2, n2, lone2 := UnicodeEscape([]byte(tt.s), 0); r2 != r || n2 != n || lone2 != lone {
+			t.Errorf("UnicodeEscape([]byte(%s)) differs from the string form", tt.s)
+		}
+	}
+}

@@ -7,8 +7,8 @@
 // expanded with memoization, so that refusing any shape costs about as much
 // as parsing it.
 //
-// It knows nothing of jobchat's schema. It imports gqlparser and the
-// standard library only.
+// It knows nothing of jobchat's schema. It imports gqlparser, jobchat's
+// jsontext (for \u escapes) and the standard library only.
 package limits
 
 import (

@@ -1,11 +1,12 @@
 package limits
 
 import (
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/jobchat/jobchat/internal/jsontext"
 )
 
 // checkText refuses a document that is not UTF-8 or whose strings hold a
@@ -47,22 +48,15 @@ func checkText(doc string) *gqlerror.Error {
 					i++ // the escaped character
 					continue
 				}
-				r, ok := hex4(doc, i+2)
-				if !ok {
+				r, n, lone := jsontext.UnicodeEscape(doc, i)
+				if n == 0 {
 					i++
 					continue
 				}
-				switch {
-				case r >= 0xD800 && r < 0xDC00:
-					if r2, ok := hex4(doc, i+8); ok && strings.HasPrefix(doc[i+6:], `\u`) && r2 >= 0xDC00 && r2 <= 0xDFFF {
-						i += 11
-						continue
-					}
-					return parseError(`a string holds a lone surrogate escape \u%x (at byte offset %d), which is not text`, r, i)
-				case r >= 0xDC00 && r <= 0xDFFF:
+				if lone {
 					return parseError(`a string holds a lone surrogate escape \u%x (at byte offset %d), which is not text`, r, i)
 				}
-				i += 5
+				i += n - 1
 			}
 		}
 	}
@@ -83,15 +77,4 @@ func blockEnd(doc string, i int) int {
 		}
 	}
 	return len(doc)
-}
-
-func hex4(s string, i int) (rune, bool) {
-	if i < 0 || i+4 > len(s) {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(s[i:i+4], 16, 32)
-	if err != nil {
-		return 0, false
-	}
-	return rune(n), true
 }

@@ -69,30 +69,46 @@ func (r *Resolver) uploadAttachment(ctx context.Context, conversationID string, 
 		Name:           name,
 		SizeBytes:      res.Size,
 	}
-	// <conversation>/<upload>/<name>: the last segment is the name a
-	// browser gives the download, since the file is served without one.
+	// <conversation>/<upload>/<name>: the last segment names the download
+	// (files.Disposition).
 	a.FileKey = conversationID + "/" + a.ID + "/" + keyName
 	if res.IsImage() {
 		a.Width, a.Height = &res.Width, &res.Height
 	}
-	if err := r.cfg.Files.Put(ctx, a.FileKey, res.File, res.Size, res.ContentType); err != nil {
-		return nil, fmt.Errorf("upload attachment: store file: %w", err)
-	}
 	if res.Thumb != nil {
 		thumb := conversationID + "/" + a.ID + "/thumb.jpg"
 		a.ThumbKey = &thumb
-		if err := r.cfg.Files.Put(ctx, thumb, res.Thumb, res.ThumbSize, "image/jpeg"); err != nil {
-			r.deleteFiles(ctx, a)
-			return nil, fmt.Errorf("upload attachment: store thumbnail: %w", err)
-		}
 	}
+	// The row first, the files after: a process that dies in between
+	// leaves a row the sweep of unsent uploads deletes, with whatever
+	// files it names, where files first would leave files nothing names.
+	// Nobody can send the row before this returns its id.
 	if err := db.InsertAttachment(ctx, r.db, a); err != nil {
+		return nil, fmt.Errorf("upload attachment: %w", err)
+	}
+	if err := r.storeFiles(ctx, a, res); err != nil {
+		if _, derr := db.DeleteUnsentAttachment(context.WithoutCancel(ctx), r.db, a.ID); derr != nil {
+			zerolog.Ctx(ctx).Error().Err(derr).Str("attachment_id", a.ID).Msg("remove the row of an upload whose files failed; the sweep will")
+		}
 		r.deleteFiles(ctx, a)
 		return nil, fmt.Errorf("upload attachment: %w", err)
 	}
 	m := &db.Message{}
 	m.WithAttachment(a)
 	return r.attachmentOf(m), nil
+}
+
+// storeFiles puts an upload's file, and its thumbnail if any, in the store.
+func (r *Resolver) storeFiles(ctx context.Context, a *db.UploadedFile, res *media.Result) error {
+	if err := r.cfg.Files.Put(ctx, a.FileKey, res.File, res.Size, res.ContentType); err != nil {
+		return fmt.Errorf("store file: %w", err)
+	}
+	if a.ThumbKey != nil {
+		if err := r.cfg.Files.Put(ctx, *a.ThumbKey, res.Thumb, res.ThumbSize, "image/jpeg"); err != nil {
+			return fmt.Errorf("store thumbnail: %w", err)
+		}
+	}
+	return nil
 }
 
 // deleteFiles removes an upload's stored files, even when ctx is done

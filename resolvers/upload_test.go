@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,6 +88,7 @@ type uploadFixture struct {
 	conv  string
 	other string // a conversation of ana's without ben
 	store *files.DiskStore
+	dir   string // the store's
 	mu    sync.Mutex
 	now   time.Time
 }
@@ -110,11 +112,12 @@ func newUploadFixture(t *testing.T, dialect string, rate int) *uploadFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = hub.Close() })
-	store, err := files.NewDiskStore(t.TempDir())
+	dir := t.TempDir()
+	store, err := files.NewDiskStore(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &uploadFixture{store: store, now: time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)}
+	f := &uploadFixture{store: store, dir: dir, now: time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)}
 	f.r = New(dbtest.New(t, dialect), hub, Config{
 		Files: store, FileURLs: files.NewSigner([]byte("upload-test-key-0123456789-abcdef"), time.Hour),
 		UploadRate: rate, Now: f.clock, UploadTempDir: t.TempDir(),
@@ -316,6 +319,45 @@ func TestSweepUploads(t *testing.T) {
 			_ = obj.Close()
 			if _, err := f.send("ana", f.conv, db.MessageImage, *unsent.ID); codeOf(err) != "BAD_USER_INPUT input.attachment.id" {
 				t.Fatalf("sending a swept upload: %v", err)
+			}
+		})
+	}
+}
+
+// thumbFails is a store that refuses thumbnails: an upload that fails
+// half-way through storing.
+type thumbFails struct{ *files.DiskStore }
+
+func (s thumbFails) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
+	if strings.HasSuffix(key, "/thumb.jpg") {
+		return errors.New("store unavailable")
+	}
+	return s.DiskStore.Put(ctx, key, r, size, contentType)
+}
+
+// TestUploadStoreFailureLeavesNothing: when storing fails half-way, the
+// upload is refused and leaves neither a row nor a file behind.
+func TestUploadStoreFailureLeavesNothing(t *testing.T) {
+	for _, dialect := range dbtest.Dialects(t) {
+		t.Run(dialect, func(t *testing.T) {
+			f := newUploadFixture(t, dialect, 0)
+			f.r.cfg.Files = thumbFails{f.store}
+			if _, err := f.upload("ana", f.conv, "a.jpg", mediatest.JPEGWithGPS(20, 20, 1)); codeOf(err) != "INTERNAL_SERVER_ERROR" {
+				t.Fatalf("upload with a failing store: %v", err)
+			}
+			rows, err := db.SelectUnsentAttachments(context.Background(), f.r.db, time.Now().Add(time.Hour), 10)
+			if err != nil || len(rows) != 0 {
+				t.Fatalf("rows left: %d, %v", len(rows), err)
+			}
+			var left []string
+			_ = filepath.WalkDir(f.dir, func(path string, d os.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					left = append(left, path)
+				}
+				return nil
+			})
+			if len(left) != 0 {
+				t.Fatalf("files left: %v", left)
 			}
 		})
 	}

@@ -1,14 +1,17 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/jobchat/jobchat/internal/coerce"
 	"github.com/jobchat/jobchat/internal/limits"
 )
 
@@ -104,8 +107,46 @@ func TestLimitsConfigurable(t *testing.T) {
 	}
 }
 
-// TestGuardCachesOnlyWhatPasses: a document is parsed and validated once;
-// an invalid one is reported in full by the executor, every time.
+// countingCache counts what the guard puts into its document cache.
+type countingCache struct {
+	docs map[string]*ast.QueryDocument
+	adds int
+}
+
+func (c *countingCache) Get(_ context.Context, key string) (*ast.QueryDocument, bool) {
+	d, ok := c.docs[key]
+	return d, ok
+}
+
+func (c *countingCache) Add(_ context.Context, key string, d *ast.QueryDocument) {
+	c.adds++
+	c.docs[key] = d
+}
+
+// TestGuardCachesOnce: the guard parses and validates a document that
+// passes once, and caches it; one that fails is never cached, so that the
+// executor reports its errors in full every time.
+func TestGuardCachesOnce(t *testing.T) {
+	schema := newTestSchema().Schema()
+	cache := &countingCache{docs: map[string]*ast.QueryDocument{}}
+	g := &guard{schema: schema, limits: limits.New(limits.Config{}), coerce: coerce.New(schema, coerce.Config{}),
+		cache: cache, rules: validationRules(false), introspection: true}
+	ctx := context.Background()
+	for range 3 {
+		if err := g.MutateOperationParameters(ctx, &graphql.RawParams{Query: "{ hello }"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := g.MutateOperationParameters(ctx, &graphql.RawParams{Query: "{ nope }"}); err != nil {
+			t.Fatalf("an invalid document is the executor's to report: %v", err)
+		}
+	}
+	if cache.adds != 1 || cache.docs["{ hello }"] == nil || cache.docs["{ nope }"] != nil {
+		t.Fatalf("%d adds, cached %v; want the valid document once", cache.adds, cache.docs)
+	}
+}
+
+// TestGuardCachesOnlyWhatPasses: through the server, a valid document runs
+// and an invalid one is reported in full by the executor, every time.
 func TestGuardCachesOnlyWhatPasses(t *testing.T) {
 	srv := newTestServer(t, Config{})
 	for range 2 {
